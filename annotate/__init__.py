@@ -1,0 +1,1 @@
+"""Batch style captioning of speech corpora (Ray + vLLM and offline engines)."""

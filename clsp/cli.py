@@ -1,0 +1,154 @@
+"""The ``clsp`` command. Each subcommand is a thin wrapper over the library; ``main(argv)`` takes a list.
+
+User errors (bad config, manifest, arguments) print one line ``clsp: error: ...`` and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from clsp.errors import ClspError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="make a synthetic speaking-style corpus (espeak-ng) with labels and captions",
+        description="Synthesise clips with controlled voice, pitch, rate, loudness, voice quality and emotion "
+        "presets; write wavs and one lhotse manifest per split (train/dev/test, split by voice).",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--config", type=Path, default=None, help="YAML config (default: built-in defaults)")
+    p.add_argument("--num-clips", type=int, default=None, help="number of clips (overrides the config)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
+    p.add_argument("--workers", type=int, default=None, help="parallel processes (overrides the config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set change_fraction=0.5 (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="redo even if OUT holds a finished corpus")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from clsp.config import load_config
+    from clsp.synth.corpus import SynthConfig, synthesize_corpus
+
+    overrides = list(args.overrides)
+    for key, value in (("num_clips", args.num_clips), ("seed", args.seed), ("workers", args.workers)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    cfg = load_config(SynthConfig, args.config, overrides)
+    summary = synthesize_corpus(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
+    verb = "reused" if summary.get("reused") else f"made in {summary['seconds']} s"
+    print(f"synth: {cfg.num_clips} clips {verb} -> {args.out}")
+    for split, info in summary["splits"].items():
+        print(f"  {split:5s} {info['clips']:6d} clips  {info['hours'] * 60:7.1f} min  voices: {' '.join(info['voices'])}")
+    return 0
+
+
+def _add_manifest(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("manifest", help="check, summarise and convert lhotse manifests",
+                       description="Tools for the CutSet manifests every stage exchanges.")
+    msub = p.add_subparsers(dest="manifest_command", required=True, metavar="COMMAND")
+
+    c = msub.add_parser("check", help="check every cut against the data model (and that audio files exist)",
+                        description="Stops at the first bad cut with a one-line error naming it.")
+    c.add_argument("manifest", type=Path)
+    c.add_argument("--no-audio", action="store_true", help="do not check that audio files exist")
+    c.set_defaults(handler=_run_manifest_check)
+
+    i = msub.add_parser("info", help="print counts: cuts, hours, captions by kind/status/engine, attributes",
+                        description="Summarise a manifest as JSON.")
+    i.add_argument("manifest", type=Path)
+    i.set_defaults(handler=_run_manifest_info)
+
+    im = msub.add_parser("import-recipe", help="CLSP recipe / FCaps / ParaSpeechCaps fields -> our caption records",
+                         description="Read short_captions/long_captions from supervisions into caption records.")
+    im.add_argument("input", type=Path)
+    im.add_argument("output", type=Path)
+    im.add_argument("--dataset", default="recipe", help="name recorded as the captions' source model")
+    im.set_defaults(handler=_run_import_recipe)
+
+    ex = msub.add_parser("export-recipe", help="our caption records -> the recipe's short_captions/long_captions",
+                         description="Write captions of a given status onto supervisions for the icefall recipe.")
+    ex.add_argument("input", type=Path)
+    ex.add_argument("output", type=Path)
+    ex.add_argument("--status", default="kept", choices=["kept", "pending", "rejected"])
+    ex.set_defaults(handler=_run_export_recipe)
+
+
+def _run_manifest_check(args: argparse.Namespace) -> int:
+    from clsp.data.manifest import load_checked
+
+    cuts = load_checked(args.manifest, check_audio=not args.no_audio)
+    print(f"{args.manifest}: {len(cuts)} cuts OK")
+    return 0
+
+
+def _run_manifest_info(args: argparse.Namespace) -> int:
+    from clsp.data.manifest import read_cuts, summarize
+
+    print(json.dumps(summarize(read_cuts(args.manifest)), indent=2))
+    return 0
+
+
+def _run_import_recipe(args: argparse.Namespace) -> int:
+    from clsp.data.manifest import read_cuts, write_cuts
+    from clsp.data.recipe import from_recipe_cut
+
+    cuts = read_cuts(args.input).map(lambda c: from_recipe_cut(c, dataset=args.dataset))
+    write_cuts(cuts, args.output)
+    print(f"imported -> {args.output}")
+    return 0
+
+
+def _run_export_recipe(args: argparse.Namespace) -> int:
+    from clsp.data.manifest import read_cuts, write_cuts
+    from clsp.data.recipe import to_recipe_cut
+
+    cuts = read_cuts(args.input).map(lambda c: to_recipe_cut(c, status=args.status))
+    write_cuts(cuts, args.output)
+    print(f"exported -> {args.output}")
+    return 0
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the end-to-end demo on the embedded synthetic corpus",
+                       description="Runs every stage that exists so far, on the synthetic corpus, under --out.")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from clsp.demo import run_demo
+
+    return run_demo(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clsp", description="Speaking-style captioning and contrastive "
+                                     "language-speech pretraining.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_synth(sub)
+    _add_manifest(sub)
+    _add_demo(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ClspError as e:
+        print(f"clsp: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Retrieval, zero-shot classification and style-similarity evaluation."""

@@ -1,0 +1,1 @@
+"""Task schedulers for multi-positive contrastive training."""

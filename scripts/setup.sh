@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Idempotent environment set-up for `make demo` / `make test`.
+#   1. Debian packages (espeak-ng, sox, ffmpeg, libsndfile) via apt-get when missing;
+#      when not root, stop with the exact command to run.
+#   2. A virtual environment at $1 (default .venv).
+#   3. torch 2.13.0 first (on a CPU machine pip takes the local CPU wheel; a bare `torch`
+#      would pull a multi-GB CUDA build), then this project with its `dev` extra.
+# A stamp file holding a hash of the inputs makes a second run a no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${1:-.venv}"
+PYTHON="${PYTHON:-python3}"
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
+
+# ---- 1. Debian packages ---------------------------------------------------------------
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+ldconfig -p 2>/dev/null | grep -q libsndfile.so || missing+=(libsndfile1)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages; run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# ---- 2. virtual environment -----------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+# ---- 3. Python packages -----------------------------------------------------------------
+stamp="$VENV/.clsp-setup-stamp"
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+echo "setup: installing $TORCH_SPEC"
+"${PIP[@]}" "$TORCH_SPEC"
+echo "setup: installing the project (editable, with the dev extra)"
+"${PIP[@]}" -e ".[dev]"
+echo "$want" > "$stamp"
+echo "setup: done"

@@ -1,0 +1,51 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clsp.cli import build_parser, main
+
+CLSP = str(Path(sys.executable).parent / "clsp")
+
+
+def subcommands(parser, prefix=()):
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from subcommands(sub, (*prefix, name))
+
+
+@pytest.mark.parametrize("cmd", list(subcommands(build_parser())), ids=" ".join)
+def test_every_subcommand_has_help(cmd, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*cmd, "--help"])
+    assert exc.value.code == 0
+    assert "usage: clsp" in capsys.readouterr().out
+
+
+def test_console_script_synth_then_reuse(tmp_path):
+    out = tmp_path / "c"
+    run = subprocess.run([CLSP, "synth", "--num-clips", "10", "--out", str(out), "--quiet"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "synth: 10 clips made in" in run.stdout
+    assert sorted(p.name for p in out.glob("cuts_*")) == ["cuts_dev.jsonl.gz", "cuts_test.jsonl.gz",
+                                                          "cuts_train.jsonl.gz"]
+    assert len(list((out / "wavs").glob("*.wav"))) == 10
+    again = subprocess.run([CLSP, "synth", "--num-clips", "10", "--out", str(out), "--quiet"],
+                           capture_output=True, text=True)
+    assert "synth: 10 clips reused" in again.stdout
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    cfg = tmp_path / "synth.yaml"
+    cfg.write_text("num_clips: 5\nchange_fraction: lots\n")
+    run = subprocess.run([CLSP, "synth", "--config", str(cfg), "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr == f"clsp: error: {cfg}: key 'change_fraction' expected float, got str 'lots'\n"
+    run = subprocess.run([CLSP, "synth", "--out", str(tmp_path / "o"), "--set", "max_segmnts=2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "unknown key 'max_segmnts'" in run.stderr and run.stderr.count("\n") == 1

@@ -1,0 +1,94 @@
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from clsp.config import load_config
+from clsp.errors import ConfigError
+from clsp.synth.corpus import SynthConfig
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Optim:
+    lr: float
+    warmup_steps: int = 10
+
+
+@dataclass
+class Run:
+    name: str
+    optim: Optim
+    mode: Literal["a", "b"] = "a"
+    tags: list[str] = field(default_factory=list)
+    scales: dict[str, float] = field(default_factory=dict)
+
+
+def write(tmp_path, text):
+    p = tmp_path / "cfg.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_loads_nested_typed_values(tmp_path):
+    cfg = load_config(Run, write(tmp_path, "name: x\noptim: {lr: 1e-3}\ntags: [a, b]\nscales: {enc: 0.5}\n"))
+    assert cfg.optim.lr == pytest.approx(1e-3) and isinstance(cfg.optim.lr, float)
+    assert cfg.optim.warmup_steps == 10 and cfg.tags == ["a", "b"] and cfg.scales == {"enc": 0.5}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("name: x\noptim: {lr: 1, lrr: 2}\n", "unknown key 'optim.lrr' (expected one of: lr, warmup_steps)"),
+        ("name: x\noptim: {warmup_steps: 3}\n", "missing required key 'optim.lr' (float)"),
+        ("name: x\noptim: {lr: fast}\n", "key 'optim.lr' expected float, got str 'fast'"),
+        ("name: x\noptim: {lr: 1, warmup_steps: 2.5}\n", "key 'optim.warmup_steps' expected int, got float 2.5"),
+        ("name: x\noptim: {lr: 1}\nmode: c\n", "key 'mode' expected one of 'a', 'b', got str 'c'"),
+        ("optim: {lr: 1}\n", "missing required key 'name' (str)"),
+        ("name: x\noptim: [1]\n", "key 'optim' expected a mapping, got list [1]"),
+    ],
+)
+def test_bad_config_gives_one_line_naming_file_and_key(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(Run, path)
+    msg = str(err.value)
+    assert msg == f"{path}: {expected}"
+    assert "\n" not in msg
+
+
+def test_set_overrides_apply_before_checking(tmp_path):
+    path = write(tmp_path, "name: x\noptim: {lr: 1}\n")
+    cfg = load_config(Run, path, ["optim.lr=0.25", "tags=[p, q]", "optim.warmup_steps=7"])
+    assert cfg.optim.lr == 0.25 and cfg.tags == ["p", "q"] and cfg.optim.warmup_steps == 7
+    with pytest.raises(ConfigError, match="unknown key 'optim.nope'"):
+        load_config(Run, path, ["optim.nope=1"])
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(Run, path, ["optim.lr"])
+
+
+def test_validate_hook_reports_with_file(tmp_path):
+    path = write(tmp_path, "num_clips: 0\n")
+    with pytest.raises(ConfigError, match=r"cfg.yaml: key 'num_clips' must be >= 1, got 0"):
+        load_config(SynthConfig, path)
+    with pytest.raises(ConfigError, match="unknown entries \\['shouting'\\]"):
+        load_config(SynthConfig, None, ["emotion_weights={shouting: 1}"])
+
+
+# Every shipped config is validated (a new config file must be registered here).
+SHIPPED = {"synth-demo.yaml": SynthConfig}
+
+
+def test_every_shipped_config_loads():
+    files = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))
+    assert files, "no configs shipped"
+    unregistered = [f for f in files if f not in SHIPPED]
+    assert not unregistered, f"register these configs in SHIPPED: {unregistered}"
+    for name, cls in SHIPPED.items():
+        load_config(cls, REPO / "configs" / name)
+
+
+def test_shipped_synth_config_equals_defaults():
+    assert load_config(SynthConfig, REPO / "configs" / "synth-demo.yaml") == SynthConfig()

@@ -1,0 +1,1 @@
+"""Caption verification: rule filters, an LLM checklist and acoustic grounding."""
