@@ -17,7 +17,8 @@ missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
-ldconfig -p 2>/dev/null | grep -q libsndfile.so || missing+=(libsndfile1)
+# (grep -c reads all its input: grep -q would close the pipe early and, under pipefail, fail the test)
+[ "$(ldconfig -p 2>/dev/null | grep -c 'libsndfile\.so')" != "0" ] || missing+=(libsndfile1)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
     echo "setup: installing Debian packages: ${missing[*]}"
@@ -47,5 +48,13 @@ echo "setup: installing $TORCH_SPEC"
 "${PIP[@]}" "$TORCH_SPEC"
 echo "setup: installing the project (editable, with the dev extra)"
 "${PIP[@]}" -e ".[dev]"
+# icefall's Zipformer2, ScaledAdam and Eden come from the PyPI package `zipformer`. Its metadata
+# over-pins torch<2.8 (it runs on 2.13), so it goes in without dependencies; its import chain needs
+# torchaudio's Python parts only, and torchaudio's CUDA-linked .so files fail on a CPU torch, so they
+# are removed. Its remaining runtime needs (kaldialign, kaldifst, webdataset, tensorboard) are in
+# pyproject.toml.
+echo "setup: installing zipformer (Zipformer2, ScaledAdam, Eden)"
+"${PIP[@]}" --no-deps zipformer==0.1.3 atdataset==0.2.6 torchaudio==2.11.0
+rm -f "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 echo "$want" > "$stamp"
 echo "setup: done"
