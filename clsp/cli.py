@@ -118,6 +118,33 @@ def _run_export_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a CLSP model (stage 1 InfoNCE, stage 2 multi-positive)",
+        description="Train on DATA/cuts_train.jsonl.gz (a directory written by `clsp synth` or `clsp annotate`). "
+        "Resumes from OUT/checkpoints when present; exports the final model to OUT/model. Multi-GPU/CPU: "
+        "torchrun --nproc-per-node N -m clsp train ...")
+    p.add_argument("--config", required=True, type=Path, help="training YAML (e.g. configs/demo-stage1.yaml)")
+    p.add_argument("--data", required=True, type=Path, help="data directory with cuts_train.jsonl.gz")
+    p.add_argument("--out", required=True, type=Path, help="output directory (checkpoints, tensorboard, model)")
+    p.add_argument("--init", type=Path, default=None, help="start from an exported model (stage 2 from stage 1)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set optim.base_lr=0.01 (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from clsp.config import load_config
+    from clsp.train.config import TrainConfig
+    from clsp.train.trainer import train
+
+    cfg = load_config(TrainConfig, args.config, args.overrides)
+    model_dir = train(cfg, args.data, args.out, init=args.init, progress=not args.quiet)
+    print(f"train: model exported to {model_dir}")
+    return 0
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo on the embedded synthetic corpus",
                        description="Runs every stage that exists so far, on the synthetic corpus, under --out.")
@@ -137,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(sub)
     _add_manifest(sub)
+    _add_train(sub)
     _add_demo(sub)
     return parser
 

@@ -102,8 +102,9 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
     if callable(check):
         try:
             check()
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from None
+        except ValueError as e:  # messages name keys relative to this section: make them dotted
+            raise ConfigError(f"{where}: " + str(e).replace("key '", f"key '{prefix}")
+                              .replace("keys '", f"keys '{prefix}")) from None
     return obj
 
 

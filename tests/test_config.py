@@ -7,6 +7,7 @@ import pytest
 from clsp.config import load_config
 from clsp.errors import ConfigError
 from clsp.synth.corpus import SynthConfig
+from clsp.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,7 +79,13 @@ def test_validate_hook_reports_with_file(tmp_path):
 
 
 # Every shipped config is validated (a new config file must be registered here).
-SHIPPED = {"synth-demo.yaml": SynthConfig}
+SHIPPED = {
+    "synth-demo.yaml": SynthConfig,
+    "demo-stage1.yaml": TrainConfig,
+    "demo-stage2.yaml": TrainConfig,
+    "clsp-xlarge-stage1.yaml": TrainConfig,
+    "clsp-xlarge-stage2.yaml": TrainConfig,
+}
 
 
 def test_every_shipped_config_loads():

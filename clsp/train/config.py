@@ -1,0 +1,61 @@
+"""Typed training configuration (``configs/demo-stage1.yaml`` and friends)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from clsp.model.config import ModelConfig
+from clsp.train.data import DataConfig
+from schedulers.optim import OptimConfig
+from schedulers.tasks import TaskScheduleConfig
+
+
+@dataclass
+class LossConfig:
+    # auto: stage 1 → infonce; stage 2 → multi_positive (two captions per clip)
+    kind: Literal["auto", "infonce", "multi_positive", "sigmoid"] = "auto"
+    lam: float = 0.5  # multi-positive: target weight of the first caption (CLSP's λ), 1 − λ on the second
+
+    def validate(self) -> None:
+        if not 0 <= self.lam <= 1:
+            raise ValueError(f"key 'lam' must be in [0, 1], got {self.lam}")
+
+
+@dataclass
+class TrainConfig:
+    stage: Literal[1, 2] = 1
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    tasks: TaskScheduleConfig = field(default_factory=TaskScheduleConfig)  # stage 2 only
+    loss: LossConfig = field(default_factory=LossConfig)
+    max_steps: int = 1000
+    seed: int = 0
+    log_every: int = 10  # steps between TensorBoard/progress updates
+    checkpoint_every: int = 500  # steps between checkpoints (model, optimiser, scheduler, sampler, RNG)
+    keep_checkpoints: int = 2
+    average_period: int = 0  # steps between updates of the running parameter average; 0 = off
+    # Fine-tuning a pretrained Zipformer: its ScheduledFloat values (dropout, skips) start at their final values.
+    large_batch_count: bool = False
+    bf16: bool = True  # autocast on CUDA (ignored on CPU)
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+
+    def validate(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"key 'max_steps' must be >= 1, got {self.max_steps}")
+        if self.checkpoint_every < 1 or self.log_every < 1:
+            raise ValueError("keys 'checkpoint_every' and 'log_every' must be >= 1")
+        if self.average_period < 0:
+            raise ValueError(f"key 'average_period' must be >= 0, got {self.average_period}")
+
+    @property
+    def loss_kind(self) -> str:
+        if self.loss.kind != "auto":
+            return self.loss.kind
+        return "infonce" if self.stage == 1 else "multi_positive"
+
+    @property
+    def captions_per_clip(self) -> int:
+        """K: texts per clip in a step (stage 1: 1; stage 2: 2, one per caption of the task's pair)."""
+        return 1 if self.stage == 1 else 2

@@ -1,0 +1,138 @@
+"""Training data: lhotse bucketing sampler, on-the-fly features, caption choice per task.
+
+The dataset returns audio features and *all* eligible captions of each cut; the trainer picks the
+texts for the step's task in the main process (cheap, deterministic per step, identical on resume).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from lhotse import CutSet
+from lhotse.dataset import DynamicBucketingSampler
+
+from clsp.data.captions import get_captions
+from clsp.model.features import speech_inputs
+from schedulers.tasks import TASK_FINE_FINE, TASK_GLOBAL_FINE
+
+
+@dataclass
+class DataConfig:
+    max_duration: float = 120.0  # seconds of audio per batch on each rank
+    num_buckets: int = 10
+    num_workers: int = 0  # DataLoader workers (resume stays exact: batches are skipped in the sampler)
+    min_clip_duration: float = 0.5  # seconds; shorter or longer cuts are left out
+    max_clip_duration: float = 30.0
+    caption_status: str = "kept"
+    caption_engines: list[str] | None = None  # None: captions from any engine
+    stage1_kinds: list[str] = field(default_factory=lambda: ["global", "fine"])  # stage 1: one caption of these
+
+    def validate(self) -> None:
+        if self.max_duration <= 0:
+            raise ValueError(f"key 'max_duration' must be > 0 seconds, got {self.max_duration}")
+        if not set(self.stage1_kinds) <= {"global", "fine"} or not self.stage1_kinds:
+            raise ValueError("key 'stage1_kinds' must list 'global' and/or 'fine'")
+
+
+class CaptionedAudioDataset(torch.utils.data.Dataset):
+    """``__getitem__(cuts) -> dict``:
+
+    - ``inputs``: (B, T, F) fbank at 100 Hz or (B, S) waveforms at 16 kHz (per the speech encoder);
+    - ``lengths``: (B,) frames or samples;
+    - ``cut_ids``: list of B ids;
+    - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only).
+    """
+
+    def __init__(self, input_kind: str, num_mel_bins: int, status: str, engines: list[str] | None):
+        self.input_kind = input_kind
+        self.num_mel_bins = num_mel_bins
+        self.status = status
+        self.engines = engines
+
+    def __getitem__(self, cuts: CutSet) -> dict:
+        cuts = cuts.sort_by_duration(ascending=False)
+        waves = [cut.resample(16000).load_audio()[0] for cut in cuts]
+        inputs, lengths = speech_inputs(waves, self.input_kind, self.num_mel_bins)
+        captions = []
+        for cut in cuts:
+            caps = get_captions(cut, status=self.status, engine=self.engines)
+            captions.append({k: [c.text for c in caps if c.kind == k] for k in ("global", "fine")})
+        return {"inputs": inputs, "lengths": lengths, "cut_ids": [c.id for c in cuts], "captions": captions}
+
+
+class SkipBatches(torch.utils.data.Sampler):
+    """Wraps a lhotse sampler and skips its first ``skip`` batches (metadata only, no audio is read)."""
+
+    def __init__(self, sampler: DynamicBucketingSampler, skip: int = 0):
+        self.sampler = sampler
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[CutSet]:
+        it = iter(self.sampler)
+        for _ in range(self.skip):
+            next(it, None)
+        self.skip = 0
+        return it
+
+
+def make_sampler(cuts: CutSet, cfg: DataConfig, seed: int, rank: int, world_size: int) -> DynamicBucketingSampler:
+    cuts = cuts.filter(lambda c: cfg.min_clip_duration <= c.duration <= cfg.max_clip_duration)
+    return DynamicBucketingSampler(
+        cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets, shuffle=True, drop_last=True,
+        world_size=world_size, rank=rank, seed=seed, sync_buckets=True, num_cuts_for_bins_estimate=2000,
+        buffer_size=4000,
+    )
+
+
+def select_texts(captions: list[dict[str, list[str]]], task: str | None, rng: np.random.Generator,
+                 stage1_kinds: list[str], skipped: Counter) -> tuple[list[int], list[list[str]]]:
+    """Pick each clip's texts for the step; returns (kept row indices, K lists of texts, one per kept row).
+
+    - stage 1 (``task=None``): K = 1, one caption of ``stage1_kinds`` per clip;
+    - ``global_fine`` (Task 1): K = 2, [one global caption], [one fine caption];
+    - ``fine_fine`` (Task 2): K = 2, [fine caption a], [a different fine caption b].
+
+    Clips lacking the needed captions are left out and counted in ``skipped`` by reason.
+    """
+    keep, first, second = [], [], []
+    for i, caps in enumerate(captions):
+        if task is None:
+            pool = [t for k in stage1_kinds for t in caps[k]]
+            if not pool:
+                skipped["no caption of " + "/".join(stage1_kinds)] += 1
+                continue
+            keep.append(i)
+            first.append(pool[int(rng.integers(len(pool)))])
+        elif task == TASK_GLOBAL_FINE:
+            if not caps["global"] or not caps["fine"]:
+                skipped["task1: no global caption" if not caps["global"] else "task1: no fine caption"] += 1
+                continue
+            keep.append(i)
+            first.append(caps["global"][int(rng.integers(len(caps["global"])))])
+            second.append(caps["fine"][int(rng.integers(len(caps["fine"])))])
+        elif task == TASK_FINE_FINE:
+            if len(caps["fine"]) < 2:
+                skipped["task2: fewer than 2 fine captions"] += 1
+                continue
+            a, b = rng.choice(len(caps["fine"]), size=2, replace=False)
+            keep.append(i)
+            first.append(caps["fine"][int(a)])
+            second.append(caps["fine"][int(b)])
+        else:
+            raise ValueError(f"unknown task {task!r}")
+    return keep, [first] if task is None else [first, second]
+
+
+def take_rows(batch: dict, rows: list[int]) -> dict:
+    """The batch restricted to ``rows`` (features re-trimmed to the longest kept row)."""
+    index = torch.as_tensor(rows, dtype=torch.long)
+    lengths = batch["lengths"][index]
+    inputs = batch["inputs"][index]
+    if len(rows):
+        inputs = inputs[:, : int(lengths.max())]
+    return {**batch, "inputs": inputs, "lengths": lengths, "cut_ids": [batch["cut_ids"][i] for i in rows],
+            "captions": [batch["captions"][i] for i in rows]}

@@ -1,0 +1,323 @@
+"""``clsp train``: stage 1 (InfoNCE) and stage 2 (multi-positive under the task scheduler).
+
+Single process or ``torchrun`` DDP (NCCL on GPU, gloo on CPU). Each step:
+draw the task (stage 2) → pick each clip's captions → cut the batch to the smallest batch over ranks
+→ forward (bf16 autocast on CUDA) → loss × world_size backward (see clsp.losses) → ScaledAdam step
+(its ``clipping_scale`` clips gradients) → Eden lr → clamp ``logit_scale``.
+Checkpoints every N steps continue exactly; the final model is exported with ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from clsp.config import to_dict
+from clsp.data.manifest import find_split_manifest, read_cuts
+from clsp.errors import ClspError
+from clsp.losses import InfoNCELoss, MultiPositiveInfoNCELoss, SigmoidLoss, backward_scale
+from clsp.model import CLSPModel
+from clsp.model.speech import set_batch_count
+from clsp.train import checkpoint as ckpt
+from clsp.train.config import TrainConfig
+from clsp.train.data import CaptionedAudioDataset, SkipBatches, make_sampler, select_texts, take_rows
+from schedulers.optim import build_optimizer, current_lrs
+from schedulers.tasks import TaskSampler
+
+
+def seed_everything(seed: int) -> None:
+    """torch, numpy and Python ``random`` (Zipformer's Balancer/Whiten modules draw from it)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class FrozenTextCache:
+    """Pooled outputs of a frozen text encoder, computed once per distinct caption (eval mode, no grad).
+
+    ``__call__(texts) -> (M, D_text)``. A frozen encoder gives the same output every epoch, so the
+    captions of a corpus are encoded once instead of every step.
+    """
+
+    def __init__(self, encoder: torch.nn.Module, device: torch.device, batch_size: int = 64):
+        self.encoder, self.device, self.batch_size = encoder, device, batch_size
+        self.cache: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            was_training = self.encoder.training
+            self.encoder.eval()
+            for start in range(0, len(todo), self.batch_size):
+                chunk = todo[start:start + self.batch_size]
+                tok = self.encoder.tokenize(chunk, self.device)
+                for text, vec in zip(chunk, self.encoder(tok["input_ids"], tok["attention_mask"]).float()):
+                    self.cache[text] = vec
+            self.encoder.train(was_training)
+        return torch.stack([self.cache[t] for t in texts])
+
+
+class _QuietOptimizerDiagnostics(logging.Filter):
+    """ScaledAdam logs clipping diagnostics as root-logger warnings every few steps; keep them at debug
+    verbosity (set CLSP_OPTIM_DIAGNOSTICS=1 to see them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.pathname.endswith(os.path.join("zipformer", "modules", "optim.py"))
+
+
+if not os.environ.get("CLSP_OPTIM_DIAGNOSTICS"):
+    logging.getLogger().addFilter(_QuietOptimizerDiagnostics())
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, init: str | Path | None = None,
+                 progress: bool = True):
+        self.cfg, self.out, self.progress = cfg, Path(out_dir), progress
+        self._setup_distributed()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)  # same initial weights on every rank
+        self.model = self._setup_model(init)
+        self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim)
+        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=True)
+                    if self.world_size > 1 else self.model)
+        self.loss_fn = self._setup_loss()
+        frozen_text = not any(p.requires_grad for p in self.model.text_encoder.parameters())
+        self.text_cache = FrozenTextCache(self.model.text_encoder, self.device) if frozen_text else None
+        self.tasks = TaskSampler.from_config(cfg.tasks) if cfg.stage == 2 else None
+        self._setup_data(Path(data_dir))
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.average = ({k: v.detach().clone().double() if v.is_floating_point() else v.clone()
+                         for k, v in self.model.state_dict().items()} if cfg.average_period else None)
+        self.skipped: Counter = Counter()
+        seed_everything(cfg.seed + 1000 * self.rank)  # dropout, Zipformer's Balancer/Whiten draws differ per rank
+        self._resume()  # ...or continue exactly where a checkpoint left off
+
+    # ---- setup ------------------------------------------------------------------------------------
+    def _setup_distributed(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        cuda = torch.cuda.is_available()
+        self.device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(self.device)
+        if self.world_size > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if cuda else "gloo")
+
+    def _setup_model(self, init: str | Path | None) -> CLSPModel:
+        if init is not None:
+            model = CLSPModel.from_pretrained(init)  # the config's model section is not used
+        else:
+            model = CLSPModel(self.cfg.model)
+        return model.to(self.device).train()
+
+    def _setup_loss(self) -> torch.nn.Module:
+        kind, r, w = self.cfg.loss_kind, self.rank, self.world_size
+        if kind == "infonce":
+            if self.cfg.stage != 1:
+                raise ClspError("loss 'infonce' takes one caption per clip: use it with stage 1")
+            return InfoNCELoss(rank=r, world_size=w)
+        if kind == "multi_positive":
+            if self.cfg.stage != 2:
+                raise ClspError("loss 'multi_positive' needs two captions per clip: use it with stage 2")
+            return MultiPositiveInfoNCELoss(weights=(self.cfg.loss.lam, 1 - self.cfg.loss.lam), rank=r, world_size=w)
+        if self.model.logit_bias is None:
+            raise ClspError("loss 'sigmoid' needs a logit bias: set model.logit_bias_init (e.g. -10)")
+        return SigmoidLoss(num_positives=self.cfg.captions_per_clip, rank=r, world_size=w)
+
+    def _setup_data(self, data_dir: Path) -> None:
+        cuts = read_cuts(find_split_manifest(data_dir, "train"))
+        self.sampler = make_sampler(cuts, self.cfg.data, self.cfg.seed, self.rank, self.world_size)
+        enc = self.model.speech_encoder
+        self.dataset = CaptionedAudioDataset(enc.input_kind, getattr(enc, "num_mel_bins", 128),
+                                             self.cfg.data.caption_status, self.cfg.data.caption_engines)
+
+    def _loader(self) -> iter:
+        self.sampler.set_epoch(self.epoch)
+        wrapped = SkipBatches(self.sampler, self.batch_in_epoch)
+        # Its own generator: a DataLoader iterator otherwise draws its base seed from the global torch RNG,
+        # which would shift dropout masks after a resume.
+        generator = torch.Generator().manual_seed(self.cfg.seed + self.epoch)
+        loader = torch.utils.data.DataLoader(self.dataset, sampler=wrapped, batch_size=None,
+                                             num_workers=self.cfg.data.num_workers, generator=generator)
+        return iter(loader)
+
+    # ---- checkpoints ------------------------------------------------------------------------------
+    def _gather_rng(self) -> list:
+        states = [None] * self.world_size
+        if self.world_size > 1:
+            dist.all_gather_object(states, ckpt.rng_state())
+        else:
+            states = [ckpt.rng_state()]
+        return states
+
+    def _save(self) -> None:
+        rngs = self._gather_rng()
+        if self.rank == 0:
+            payload = {
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch, "rng": rngs, "whiten": ckpt.whiten_probs(self.model),
+                "average": self.average, "skipped": dict(self.skipped), "config": to_dict(self.cfg),
+                # a caption's cached vector depends slightly on the batch it was first encoded in:
+                # keeping the cache keeps a resumed run identical to an uninterrupted one
+                "text_cache": self.text_cache.cache if self.text_cache is not None else None,
+            }
+            ckpt.save_checkpoint(self.out / "checkpoints", self.step, payload, self.cfg.keep_checkpoints)
+        if self.world_size > 1:
+            dist.barrier()
+
+    def _resume(self) -> None:
+        path = ckpt.latest_checkpoint(self.out / "checkpoints")
+        if path is None:
+            return
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        if state["config"]["stage"] != self.cfg.stage:
+            raise ClspError(f"{path}: checkpoint is from stage {state['config']['stage']}, config is stage "
+                            f"{self.cfg.stage}; use a new --out directory")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        ckpt.set_whiten_probs(self.model, state["whiten"])
+        ckpt.set_rng_state(state["rng"][self.rank])
+        self.average = state["average"]
+        self.skipped = Counter(state["skipped"])
+        if self.text_cache is not None and state.get("text_cache"):
+            self.text_cache.cache = state["text_cache"]
+        if self.rank == 0:
+            print(f"train: resumed from {path} (step {self.step})")
+
+    # ---- one step ---------------------------------------------------------------------------------
+    def _next_batch(self) -> dict:
+        while True:
+            try:
+                batch = next(self._iter)
+                self.batch_in_epoch += 1
+                return batch
+            except StopIteration:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                self._iter = self._loader()
+
+    def _min_over_ranks(self, n: int) -> int:
+        if self.world_size == 1:
+            return n
+        t = torch.tensor([n], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return int(t.item())
+
+    def _loss_step(self, batch: dict) -> dict | None:
+        task = self.tasks.draw(self.step) if self.tasks else None
+        rng = np.random.default_rng([self.cfg.seed, self.step, self.rank])
+        rows, texts = select_texts(batch["captions"], task, rng, self.cfg.data.stage1_kinds, self.skipped)
+        b = self._min_over_ranks(len(rows))  # labels index the global batch: the same B on every rank
+        if b < 2:
+            self.skipped["batch too small after caption filtering"] += 1
+            return None
+        batch = take_rows(batch, rows[:b])
+        texts = [t for group in texts for t in group[:b]]
+        cuda = self.device.type == "cuda"
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cuda and self.cfg.bf16):
+            if self.text_cache is not None:
+                text_args = {"text_pooled": self.text_cache(texts)}
+            else:
+                tok = self.model.text_encoder.tokenize(texts, self.device)
+                text_args = {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"]}
+            out = self.ddp(batch["inputs"].to(self.device), batch["lengths"].to(self.device), **text_args)
+            args = [out["speech_features"].float(), out["text_features"].float(), out["logit_scale"].float()]
+            if self.cfg.loss_kind == "sigmoid":
+                args.append(out["logit_bias"].float())
+            loss = self.loss_fn(*args)["loss"]
+        (loss * backward_scale(self.world_size)).backward()
+        return {"loss": float(loss.detach()), "task": task, "clips": b,
+                "audio_seconds": float(batch["lengths"].sum()) / (100.0 if batch["inputs"].dim() == 3 else 16000.0)}
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def fit(self) -> Path:
+        cfg = self.cfg
+        writer = None
+        if self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out / "tensorboard"))
+        self._iter = self._loader()
+        bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"stage {cfg.stage}", unit="step",
+                   disable=not (self.progress and self.rank == 0))
+        window = {"clips": 0, "audio": 0.0, "t": time.time(), "loss": []}
+        while self.step < cfg.max_steps:
+            batch = self._next_batch()
+            set_batch_count(self.model, self.step + (100000 if cfg.large_batch_count else 0))
+            result = self._loss_step(batch)
+            if result is None:
+                continue
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.model.clamp_logit_scale()
+            self.step += 1
+            self.scheduler.step_batch(self.step)
+            if self.average is not None and self.step % cfg.average_period == 0:
+                ckpt.update_average(self.average, self.model, self.step, cfg.average_period)
+            window["clips"] += result["clips"]
+            window["audio"] += result["audio_seconds"]
+            window["loss"].append(result["loss"])
+            bar.update()
+            if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                self._log(writer, bar, window)
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.max_steps:
+                self._save()
+        bar.close()
+        return self._export(writer)
+
+    def _log(self, writer, bar, window: dict) -> None:
+        dt = max(time.time() - window["t"], 1e-9)
+        loss = float(np.mean(window["loss"]))
+        scalars = {
+            "train/loss": loss, "train/lr": max(current_lrs(self.optimizer)),
+            "train/logit_scale": float(self.model.logit_scale.exp()),
+            "train/clips_per_s": window["clips"] * self.world_size / dt,
+            "train/audio_s_per_s": window["audio"] * self.world_size / dt,
+        }
+        if self.tasks:
+            scalars["train/p_task1"] = self.tasks.probability(self.step)
+        if writer is not None:
+            for k, v in scalars.items():
+                writer.add_scalar(k, v, self.step)
+            for reason, n in self.skipped.items():
+                writer.add_scalar(f"skipped/{reason}", n, self.step)
+        bar.set_postfix(loss=f"{loss:.3f}", scale=f"{scalars['train/logit_scale']:.1f}",
+                        clips_s=f"{scalars['train/clips_per_s']:.1f}")
+        window.update(clips=0, audio=0.0, t=time.time(), loss=[])
+
+    def _export(self, writer) -> Path:
+        model_dir = self.out / "model"
+        if self.rank == 0:
+            if self.average is not None:
+                self.model.load_state_dict({k: v.to(self.model.state_dict()[k].dtype)
+                                            for k, v in self.average.items()})
+            self.model.save_pretrained(model_dir)
+            summary = {"steps": self.step, "epochs": self.epoch, "skipped": dict(self.skipped),
+                       "model": str(model_dir)}
+            (self.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+            if writer is not None:
+                writer.close()
+        if self.world_size > 1:
+            dist.barrier()
+        return model_dir
+
+
+def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, init: str | Path | None = None,
+          progress: bool = True) -> Path:
+    """Train per ``cfg`` on ``data_dir/cuts_train.jsonl.gz``; returns the exported model directory."""
+    return Trainer(cfg, data_dir, out_dir, init=init, progress=progress).fit()
