@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -79,8 +80,13 @@ class SkipBatches(torch.utils.data.Sampler):
         return it
 
 
+def _duration_ok(cut, low: float, high: float) -> bool:
+    return low <= cut.duration <= high
+
+
 def make_sampler(cuts: CutSet, cfg: DataConfig, seed: int, rank: int, world_size: int) -> DynamicBucketingSampler:
-    cuts = cuts.filter(lambda c: cfg.min_clip_duration <= c.duration <= cfg.max_clip_duration)
+    # a module-level function (not a lambda) keeps the filter picklable for DataLoader workers
+    cuts = cuts.filter(partial(_duration_ok, low=cfg.min_clip_duration, high=cfg.max_clip_duration))
     return DynamicBucketingSampler(
         cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets, shuffle=True, drop_last=True,
         world_size=world_size, rank=rank, seed=seed, sync_buckets=True, num_cuts_for_bins_estimate=2000,

@@ -285,7 +285,7 @@ class Trainer:
         loss = float(np.mean(window["loss"]))
         scalars = {
             "train/loss": loss, "train/lr": max(current_lrs(self.optimizer)),
-            "train/logit_scale": float(self.model.logit_scale.exp()),
+            "train/logit_scale": float(self.model.logit_scale.detach().exp()),
             "train/clips_per_s": window["clips"] * self.world_size / dt,
             "train/audio_s_per_s": window["audio"] * self.world_size / dt,
         }
