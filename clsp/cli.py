@@ -158,13 +158,22 @@ def _run_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out)
 
 
+# Subcommand groups that live in their own packages: each module has ``add_parsers(sub)`` and imports its
+# heavy dependencies inside the handlers, so ``clsp --help`` stays fast.
+PLUGINS: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
     parser = argparse.ArgumentParser(prog="clsp", description="Speaking-style captioning and contrastive "
                                      "language-speech pretraining.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(sub)
     _add_manifest(sub)
     _add_train(sub)
+    for module in PLUGINS:
+        importlib.import_module(module).add_parsers(sub)
     _add_demo(sub)
     return parser
 
