@@ -14,6 +14,7 @@ from clsp.data.captions import KINDS
 
 CHECK_ORDER: tuple[str, ...] = ("rules", "acoustic", "llm")  # cheap to expensive; always run in this order
 DEFAULT_VERIFIER_MODEL = "Qwen/Qwen3-30B-A3B"
+LLM_ENGINES: tuple[str, ...] = ("vllm", "openai", "transformers")  # annotate.engines.registry names
 
 # CLSP's public filters (the recipe's regexes, as word lists matched on word boundaries, any case).
 CLSP_MULTI_SPEAKER_WORDS = ["speakers", "first speaker", "second speaker"]
@@ -129,6 +130,8 @@ class VerifyConfig:
         if bad or not self.checks:
             raise ValueError(f"key 'checks' holds {bad or self.checks!r}; expected some of {', '.join(CHECK_ORDER)}")
         _check_kinds("kinds", self.kinds, allow_empty=False)
+        if self.engine not in LLM_ENGINES:
+            raise ValueError(f"key 'engine' must be an LLM engine ({', '.join(LLM_ENGINES)}), got {self.engine!r}")
 
     def ordered_checks(self) -> list[str]:
         return [c for c in CHECK_ORDER if c in self.checks]
