@@ -1,0 +1,50 @@
+"""``clsp verify``: thin CLI over :func:`verify.pipeline.verify` (registered in ``clsp.cli.PLUGINS``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify", help="check captions (rules, acoustic grounding, LLM checklist): mark each kept or rejected",
+        description="Check the pending captions of manifests (or data directories) and write the same "
+        "manifest names to OUTPUT with every checked caption 'kept' or 'rejected' (with reasons), plus "
+        "verify_summary.json. Checks run in the order rules -> acoustic -> llm.")
+    p.add_argument("--input", dest="inputs", action="append", required=True, type=Path, metavar="PATH",
+                   help="a manifest (X.jsonl.gz) or a data directory (every cuts_*.jsonl.gz); repeatable")
+    p.add_argument("--output", required=True, type=Path, help="output directory")
+    p.add_argument("--checks", default=None, metavar="LIST",
+                   help="comma-separated checks among rules,acoustic,llm (default: the config's)")
+    p.add_argument("--engine", default=None, help="LLM engine: vllm, openai, transformers (default: the config's)")
+    p.add_argument("--model", default=None, help="LLM model id or path (default: the config's, Qwen/Qwen3-30B-A3B)")
+    p.add_argument("--config", type=Path, default=None, help="YAML config (e.g. configs/verify-qwen3.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set rules.fine_min_chars=100 (repeatable)")
+    p.add_argument("--recheck", action="store_true", help="also re-check captions already kept/rejected")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_run_verify)
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    from clsp.config import load_config
+    from verify.config import VerifyConfig
+    from verify.pipeline import format_summary, verify
+
+    overrides = list(args.overrides)
+    if args.checks is not None:
+        overrides.append(f"checks=[{args.checks}]")
+    if args.engine is not None:
+        overrides.append(f"engine={json.dumps(args.engine)}")
+    if args.model is not None:
+        overrides.append(f"engine_config.model={json.dumps(args.model)}")
+    if args.recheck:
+        overrides.append("recheck=true")
+    cfg = load_config(VerifyConfig, args.config, overrides)
+    summary = verify(cfg, args.inputs, args.output, progress=not args.quiet)
+    verb = "reused" if summary.get("reused") else f"done in {summary['seconds']} s"
+    print(f"verify: {', '.join(summary['checks'])} {verb} -> {args.output}")
+    print(format_summary(summary))
+    return 0

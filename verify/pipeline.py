@@ -1,0 +1,282 @@
+"""``clsp verify``: run the checks over manifests and mark every checked caption "kept" or "rejected".
+
+Input: manifests (``X.jsonl.gz``) or data directories (every ``cuts_*.jsonl.gz`` in them). Output: ``out``
+holds a manifest of the same file name per input, with the checked captions' ``status``/``reasons`` set
+and everything else untouched, plus ``verify_summary.json`` (per check: checked, kept, rejected by code).
+
+Checks run cheap to expensive — rules, acoustic, llm — and, unless ``run_all_checks``, a check only sees
+the captions every earlier check kept. The acoustic measurement runs once per cut, only when one of its
+captions is still in play. A rerun with the same config, inputs and engine reuses a finished output; any
+run is deterministic (the LLM requests carry fixed seeds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lhotse.cut import Cut
+
+from annotate.pipeline import resolve_inputs
+from clsp.config import to_dict
+from clsp.data.captions import Caption, get_captions, update_captions
+from clsp.data.manifest import load_checked, write_cuts
+from verify.config import VerifyConfig
+from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
+from verify.rules import CaptionRules, reason_code
+
+SUMMARY_NAME = "verify_summary.json"
+
+
+@dataclass
+class CheckTally:
+    """Counts of one check: captions it saw, kept, rejected, and rejections by reason code."""
+
+    checked: int = 0
+    kept: int = 0
+    rejected: int = 0
+    by_code: Counter[str] = field(default_factory=Counter)
+    extra: Counter[str] = field(default_factory=Counter)  # e.g. llm: kept_unparseable, retried
+
+    def add(self, reasons: list[str]) -> None:
+        self.checked += 1
+        if reasons:
+            self.rejected += 1
+            for code in dict.fromkeys(reason_code(r)[1] for r in reasons):
+                self.by_code[code] += 1
+        else:
+            self.kept += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"checked": self.checked, "kept": self.kept, "rejected": self.rejected,
+                               "by_code": dict(sorted(self.by_code.items()))}
+        out.update(sorted(self.extra.items()))
+        return out
+
+
+@dataclass
+class _Target:
+    """One caption being checked, and the reasons gathered so far."""
+
+    cut_index: int
+    cut_id: str
+    caption: Caption
+    transcript: str | None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.cut_id}/{self.caption.id}"
+
+
+def cut_transcript(cut: Cut) -> str | None:
+    text = " ".join(s.text.strip() for s in cut.supervisions if s.text and s.text.strip())
+    return text or None
+
+
+class Verifier:
+    """The checks of one config, ready to run on lists of cuts (holds the compiled rules, prompt, engine)."""
+
+    def __init__(self, cfg: VerifyConfig, engine: Any = None, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.checks = cfg.ordered_checks()
+        self.progress = progress
+        self.rules = CaptionRules(cfg.rules) if "rules" in self.checks else None
+        self.prompt = load_prompt(cfg.llm.prompt) if "llm" in self.checks else None
+        self.engine = engine
+        self.tallies = {name: CheckTally() for name in self.checks}
+        self.totals: Counter[str] = Counter()
+        if "acoustic" in self.checks:
+            from verify.acoustic import acoustic_reasons  # the acoustic helper's claim checker
+            self._acoustic_reasons = acoustic_reasons
+
+    def _in_play(self, t: _Target) -> bool:
+        return self.cfg.run_all_checks or not t.reasons
+
+    def verify_cuts(self, cuts: list[Cut]) -> list[Cut]:
+        """Copies of ``cuts`` with every caption to check set to kept/rejected (others left as they are)."""
+        targets = self._targets(cuts)
+        for name in self.checks:
+            getattr(self, f"_run_{name}")(cuts, targets)
+        verdicts: dict[tuple[int, str], list[str]] = {(t.cut_index, t.caption.id): t.reasons for t in targets}
+        for t in targets:
+            self.totals["checked"] += 1
+            self.totals["rejected" if t.reasons else "kept"] += 1
+
+        def apply(i: int) -> Callable[[Caption], Caption]:
+            def fn(c: Caption) -> Caption:
+                reasons = verdicts.get((i, c.id))
+                if reasons is None:
+                    return c
+                return c.with_status("rejected", reasons) if reasons else c.with_status("kept")
+            return fn
+
+        return [update_captions(cut, apply(i)) if any((i, c.id) in verdicts for c in get_captions(cut)) else cut
+                for i, cut in enumerate(cuts)]
+
+    def _targets(self, cuts: list[Cut]) -> list[_Target]:
+        out = []
+        for i, cut in enumerate(cuts):
+            transcript = cut_transcript(cut)
+            for c in get_captions(cut):
+                if c.kind in self.cfg.kinds and (c.status == "pending" or self.cfg.recheck):
+                    out.append(_Target(i, cut.id, c, transcript))
+                else:
+                    self.totals["not_checked"] += 1
+        return out
+
+    def _run_rules(self, cuts: list[Cut], targets: list[_Target]) -> None:
+        assert self.rules is not None
+        for t in targets:
+            if self._in_play(t):
+                found = self.rules.reasons(t.caption.text, t.caption.kind, t.transcript)
+                self.tallies["rules"].add(found)
+                t.reasons += found
+
+    def _run_acoustic(self, cuts: list[Cut], targets: list[_Target]) -> None:
+        from clsp.style.measure import measure_style
+
+        by_cut: dict[int, list[_Target]] = {}
+        for t in targets:
+            if self._in_play(t):
+                by_cut.setdefault(t.cut_index, []).append(t)
+        for i, group in _progress(by_cut.items(), self.progress, "acoustic", len(by_cut)):
+            cut = cuts[i]
+            try:
+                audio = np.asarray(cut.load_audio(), dtype=np.float32)
+                audio = audio.mean(axis=0) if audio.ndim == 2 else audio
+                measured = measure_style(audio, cut.sampling_rate, group[0].transcript)  # once per cut
+            except Exception as e:  # unreadable/odd audio: its captions cannot be grounded
+                measured, failure = None, f"acoustic:audio_error: {one_line(f'{type(e).__name__}: {e}', 200)}"
+            for t in group:
+                found = [failure] if measured is None else list(self._acoustic_reasons(t.caption.text, measured))
+                self.tallies["acoustic"].add(found)
+                t.reasons += found
+
+    def _run_llm(self, cuts: list[Cut], targets: list[_Target]) -> None:
+        assert self.prompt is not None and self.engine is not None
+        play = [t for t in targets if self._in_play(t)]
+        items = [CheckItem(t.key, t.cut_id, t.caption.id, t.caption.kind, t.caption.text, t.transcript)
+                 for t in play]
+        outcomes = run_checklist(items, self.engine, self.prompt, self.cfg.llm, progress=self.progress)
+        tally = self.tallies["llm"]
+        for t in play:
+            outcome = outcomes[t.key]
+            tally.extra["retried"] += outcome.attempts > 1
+            if outcome.verdict is None and self.cfg.llm.keep_unparseable:
+                tally.extra["kept_unparseable"] += 1
+                tally.add([])
+                continue
+            found = outcome.reasons()
+            tally.add(found)
+            t.reasons += found
+
+    def summary(self) -> dict[str, Any]:
+        return {"per_check": {name: t.to_dict() for name, t in self.tallies.items()},
+                "captions": {k: self.totals[k] for k in ("checked", "kept", "rejected", "not_checked")}}
+
+
+def _progress(items: Any, enabled: bool, desc: str, total: int) -> Any:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, total=total, unit="cut")
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_fingerprint(cfg: VerifyConfig, manifests: list[Path], engine_id: list[str | None]) -> str:
+    """A hash of everything a run's result depends on: config, prompt text, engine, input manifests."""
+    h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode())
+    h.update(json.dumps(engine_id).encode())
+    if "llm" in cfg.checks:
+        h.update(resolve_prompt_path(cfg.llm.prompt).read_bytes())
+    for m in manifests:
+        h.update(m.name.encode() + _file_sha256(m).encode())
+    return h.hexdigest()
+
+
+def _reusable(out: Path, fingerprint: str, manifests: list[Path]) -> dict[str, Any] | None:
+    path = out / SUMMARY_NAME
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("fingerprint") != fingerprint or not all((out / m.name).is_file() for m in manifests):
+        return None
+    return saved
+
+
+def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None, progress: bool = True) -> dict:
+    """Verify every manifest of ``inputs`` into ``out``; returns the summary (also saved as verify_summary.json).
+
+    ``engine``: an annotate engine for the llm check (None: built from ``cfg.engine``/``cfg.engine_config``
+    when the llm check runs, and closed at the end).
+    """
+    out = Path(out)
+    manifests = resolve_inputs(inputs, out)  # annotate's: files or data directories, names unique
+    if "llm" in cfg.checks:
+        load_prompt(cfg.llm.prompt)  # a bad prompt file stops the run before any work
+    engine_id = ([getattr(engine, "name", None), getattr(engine, "model", None)] if engine is not None
+                 else [cfg.engine, cfg.engine_config.model]) if "llm" in cfg.checks else [None, None]
+    fingerprint = run_fingerprint(cfg, manifests, engine_id)
+    if (saved := _reusable(out, fingerprint, manifests)) is not None:
+        return {**saved, "reused": True}
+    start = time.perf_counter()
+    own_engine = engine is None and "llm" in cfg.checks
+    if own_engine:
+        from annotate.engines.registry import build_engine
+
+        engine = build_engine(cfg.engine, cfg.engine_config)
+    per_manifest = {}
+    try:
+        verifier = Verifier(cfg, engine, progress)
+        for path in manifests:
+            cuts = load_checked(path, check_audio="acoustic" in cfg.checks)
+            before = verifier.totals["checked"]
+            write_cuts(verifier.verify_cuts(cuts), out / path.name)
+            per_manifest[path.name] = {"input": str(path), "cuts": len(cuts),
+                                       "captions_checked": verifier.totals["checked"] - before}
+    finally:
+        if own_engine and engine is not None:
+            engine.close()
+    summary = {
+        "fingerprint": fingerprint,
+        "checks": cfg.ordered_checks(),
+        "engine": {"name": engine_id[0], "model": engine_id[1]} if "llm" in cfg.checks else None,
+        "prompt_id": verifier.prompt.prompt_id if verifier.prompt else None,
+        "manifests": per_manifest,
+        **verifier.summary(),
+        "seconds": round(time.perf_counter() - start, 2),
+        "config": to_dict(cfg),
+    }
+    (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
+    return {**summary, "reused": False}
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The summary as a table: one row per check (checked, kept, rejected, rejections by code), then all."""
+    rows = [f"{'check':10s} {'checked':>8s} {'kept':>8s} {'rejected':>8s}  rejected by code"]
+    for name, t in summary["per_check"].items():
+        codes = ", ".join(f"{c} {n}" for c, n in sorted(t["by_code"].items(), key=lambda kv: (-kv[1], kv[0])))
+        extra = [f"{k} {v}" for k, v in t.items() if k not in ("checked", "kept", "rejected", "by_code") and v]
+        rows.append(f"{name:10s} {t['checked']:8d} {t['kept']:8d} {t['rejected']:8d}  {codes or '-'}"
+                    + (f"  ({', '.join(extra)})" if extra else ""))
+    c = summary["captions"]
+    rows.append(f"{'all':10s} {c['checked']:8d} {c['kept']:8d} {c['rejected']:8d}  "
+                f"{c['not_checked']} caption(s) left as they were")
+    return "\n".join(rows)
