@@ -197,3 +197,24 @@ def test_cli(small_corpus, tmp_path, capsys):
     assert "key 'checks' holds ['spelling']" in capsys.readouterr().err
     assert main([*args[:5], "--checks", "rules,llm", "--engine", "acoustic"]) == 2
     assert "key 'engine' must be an LLM engine" in capsys.readouterr().err
+
+
+def test_llm_engine_is_started_only_when_needed(small_corpus, tmp_path):
+    src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
+    # openai engine without base_url: building it fails, which only happens if a caption reaches the llm check
+    base = ["checks=[rules, llm]", "kinds=[global]", "engine=openai"]
+    summary = verify(load_config(VerifyConfig, None, [*base, "rules.global_min_chars=1000"]), [src],
+                     tmp_path / "out", progress=False)
+    assert summary["per_check"]["llm"]["checked"] == 0 and summary["captions"]["rejected"] > 0
+    with pytest.raises(ClspError, match="the openai engine needs engine_config.base_url"):
+        verify(load_config(VerifyConfig, None, base), [src], tmp_path / "out2", progress=False)
+
+
+def test_engine_errors_are_never_kept(small_corpus, tmp_path, judge):  # noqa: F811
+    src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
+    server = judge(route=lambda body, hit: "500")
+    cfg = load_config(VerifyConfig, None, ["checks=[llm]", "kinds=[global]", "llm.max_attempts=1",
+                                           "llm.keep_unparseable=true"])
+    summary = verify(cfg, [src], tmp_path / "out", engine=judge_engine(server, max_retries=0), progress=False)
+    assert summary["per_check"]["llm"]["by_code"] == {"engine_error": summary["captions"]["checked"]}
+    assert summary["captions"]["kept"] == 0

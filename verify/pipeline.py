@@ -82,7 +82,11 @@ def cut_transcript(cut: Cut) -> str | None:
 
 
 class Verifier:
-    """The checks of one config, ready to run on lists of cuts (holds the compiled rules, prompt, engine)."""
+    """The checks of one config, ready to run on lists of cuts (holds the compiled rules, prompt, engine).
+
+    Without an ``engine``, the llm check builds one from the config the first time it has captions to
+    check (a run whose captions all fail the cheaper checks never starts an LLM) and :meth:`close` closes it.
+    """
 
     def __init__(self, cfg: VerifyConfig, engine: Any = None, progress: bool = True) -> None:
         self.cfg = cfg
@@ -91,6 +95,7 @@ class Verifier:
         self.rules = CaptionRules(cfg.rules) if "rules" in self.checks else None
         self.prompt = load_prompt(cfg.llm.prompt) if "llm" in self.checks else None
         self.engine = engine
+        self._own_engine = False
         self.tallies = {name: CheckTally() for name in self.checks}
         self.totals: Counter[str] = Counter()
         if "acoustic" in self.checks:
@@ -160,17 +165,33 @@ class Verifier:
                 self.tallies["acoustic"].add(found)
                 t.reasons += found
 
+    def _get_engine(self) -> Any:
+        if self.engine is None:
+            from annotate.engines.registry import build_engine
+
+            self.engine = build_engine(self.cfg.engine, self.cfg.engine_config)
+            self._own_engine = True
+        return self.engine
+
+    def close(self) -> None:
+        if self._own_engine and self.engine is not None:
+            self.engine.close()
+            self.engine, self._own_engine = None, False
+
     def _run_llm(self, cuts: list[Cut], targets: list[_Target]) -> None:
-        assert self.prompt is not None and self.engine is not None
+        assert self.prompt is not None
         play = [t for t in targets if self._in_play(t)]
+        if not play:
+            return
         items = [CheckItem(t.key, t.cut_id, t.caption.id, t.caption.kind, t.caption.text, t.transcript)
                  for t in play]
-        outcomes = run_checklist(items, self.engine, self.prompt, self.cfg.llm, progress=self.progress)
+        outcomes = run_checklist(items, self._get_engine(), self.prompt, self.cfg.llm, progress=self.progress)
         tally = self.tallies["llm"]
         for t in play:
             outcome = outcomes[t.key]
             tally.extra["retried"] += outcome.attempts > 1
-            if outcome.verdict is None and self.cfg.llm.keep_unparseable:
+            unparseable = outcome.verdict is None and (outcome.failure or "").startswith("llm:unparseable:")
+            if unparseable and self.cfg.llm.keep_unparseable:  # engine errors are never kept
                 tally.extra["kept_unparseable"] += 1
                 tally.add([])
                 continue
@@ -237,14 +258,9 @@ def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None,
     if (saved := _reusable(out, fingerprint, manifests)) is not None:
         return {**saved, "reused": True}
     start = time.perf_counter()
-    own_engine = engine is None and "llm" in cfg.checks
-    if own_engine:
-        from annotate.engines.registry import build_engine
-
-        engine = build_engine(cfg.engine, cfg.engine_config)
     per_manifest = {}
+    verifier = Verifier(cfg, engine, progress)
     try:
-        verifier = Verifier(cfg, engine, progress)
         for path in manifests:
             cuts = load_checked(path, check_audio="acoustic" in cfg.checks)
             before = verifier.totals["checked"]
@@ -252,8 +268,7 @@ def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None,
             per_manifest[path.name] = {"input": str(path), "cuts": len(cuts),
                                        "captions_checked": verifier.totals["checked"] - before}
     finally:
-        if own_engine and engine is not None:
-            engine.close()
+        verifier.close()
     summary = {
         "fingerprint": fingerprint,
         "checks": cfg.ordered_checks(),
