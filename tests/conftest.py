@@ -16,3 +16,26 @@ def small_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("corpus") / "synth"
     synthesize_corpus(SynthConfig(**SMALL, workers=2), out, progress=False)
     return out
+
+
+def _tiny_cache() -> Path:
+    """Where tiny test checkpoints are cached between runs (~/.cache/clsp-tests)."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clsp-tests"
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_audio() -> Path:
+    """A tiny random Qwen2-Audio checkpoint directory (vLLM CPU build + transformers loadable)."""
+    from annotate.testing import build_tiny_qwen2_audio
+
+    return build_tiny_qwen2_audio(_tiny_cache() / "tiny-qwen2-audio")
+
+
+@pytest.fixture(scope="session")
+def tiny_text_lm() -> Path:
+    """A tiny random Qwen3 causal-LM checkpoint directory (vLLM CPU build + transformers loadable)."""
+    from annotate.testing import build_tiny_text_lm
+
+    return build_tiny_text_lm(_tiny_cache() / "tiny-text-lm")
