@@ -1,0 +1,33 @@
+"""Engines by name, imported lazily (vLLM, Ray, transformers and httpx load only for the engine used)."""
+
+from __future__ import annotations
+
+import importlib
+
+from annotate.engines.base import Engine, EngineConfig
+from clsp.errors import ClspError
+
+ENGINE_CLASSES: dict[str, tuple[str, str]] = {
+    "vllm": ("annotate.engines.vllm_engine", "VLLMEngine"),
+    "openai": ("annotate.engines.openai_engine", "OpenAIEngine"),
+    "transformers": ("annotate.engines.transformers_engine", "TransformersEngine"),
+    "acoustic": ("annotate.engines.acoustic", "AcousticEngine"),
+}
+
+
+def engine_names() -> tuple[str, ...]:
+    return tuple(ENGINE_CLASSES)
+
+
+def build_engine(name: str, config: EngineConfig) -> Engine:
+    """An engine instance for ``name`` (one of :data:`ENGINE_CLASSES`) built from ``config``."""
+    if name not in ENGINE_CLASSES:
+        raise ClspError(f"unknown engine {name!r} (expected one of: {', '.join(ENGINE_CLASSES)})")
+    module_name, class_name = ENGINE_CLASSES[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name == module_name:
+            raise ClspError(f"engine {name!r} is not available in this installation ({module_name} is missing)") from None
+        raise ClspError(f"engine {name!r} needs the Python package '{e.name}', which is not installed") from None
+    return getattr(module, class_name)(config)
