@@ -1,0 +1,102 @@
+"""Split recordings longer than the captioner's limit (30 s) into <= 30 s speech pieces with Silero VAD.
+
+Silero (the ``silero-vad`` package, its TorchScript model shipped inside the package) finds speech
+regions; :func:`plan_pieces` joins neighbouring regions into pieces of at most ``max_s`` seconds; each
+piece becomes a lhotse cut ``<cut_id>-vad<NNN>`` (a truncation of the recording) that replaces the
+long cut. Pieces keep the supervisions that lie wholly inside them and the speaker-level ``gender``;
+clip-level style labels and captions of the long recording are dropped (they need not hold for a
+piece), and ``custom["vad"] = {"parent", "index", "count", "start", "end"}`` records where the piece came from.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from lhotse.cut import Cut
+
+from annotate.config import VADConfig
+
+SAMPLING_RATE = 16000
+KEEP_CUSTOM = ("gender", "split")
+
+
+def plan_pieces(spans: list[tuple[float, float]], max_s: float, merge_gap_s: float, min_piece_s: float,
+                total_s: float) -> list[tuple[float, float]]:
+    """Join speech ``spans`` (seconds, sorted) into pieces: neighbours closer than ``merge_gap_s`` are joined
+    while the piece stays <= ``max_s``; a span longer than ``max_s`` is cut into equal parts; pieces are
+    clipped to [0, ``total_s``] and those shorter than ``min_piece_s`` dropped."""
+    parts: list[tuple[float, float]] = []
+    for start, end in spans:
+        start, end = max(0.0, start), min(total_s, end)
+        if end <= start:
+            continue
+        n = int(np.ceil((end - start) / max_s - 1e-9))
+        step = (end - start) / n
+        parts.extend((start + i * step, start + (i + 1) * step) for i in range(n))
+    pieces: list[tuple[float, float]] = []
+    for start, end in parts:
+        if pieces and start - pieces[-1][1] <= merge_gap_s and end - pieces[-1][0] <= max_s:
+            pieces[-1] = (pieces[-1][0], end)
+        else:
+            pieces.append((start, end))
+    return [(round(s, 3), round(e, 3)) for s, e in pieces if e - s >= min_piece_s]
+
+
+def piece_cut(cut: Cut, index: int, count: int, start: float, end: float) -> Cut:
+    """The lhotse cut of piece ``index`` of ``count``, [start, end) seconds of ``cut`` (id ``<cut_id>-vad<NNN>``)."""
+    piece = cut.truncate(offset=start, duration=end - start, keep_excessive_supervisions=False, preserve_id=True)
+    piece = piece.with_id(f"{cut.id}-vad{index:03d}")
+    custom: dict[str, Any] = {k: v for k, v in (cut.custom or {}).items() if k in KEEP_CUSTOM}
+    custom["vad"] = {"parent": cut.id, "index": index, "count": count, "start": start, "end": end}
+    piece.custom = custom
+    return piece
+
+
+class SileroSplitter:
+    """Loads the Silero model on first use; ``split`` is safe to call from several threads (one at a time)."""
+
+    def __init__(self, cfg: VADConfig, max_s: float):
+        self.cfg = cfg
+        self.max_s = max_s
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self):
+        import torch
+
+        threads = torch.get_num_threads()
+        from silero_vad import load_silero_vad  # its import sets torch's thread count to 1: put it back
+
+        model = load_silero_vad()
+        torch.set_num_threads(threads)
+        return model
+
+    def speech_spans(self, audio: np.ndarray) -> list[tuple[float, float]]:
+        """Speech regions of (S,) float32 16 kHz audio, in seconds."""
+        import torch
+        from silero_vad import get_speech_timestamps
+
+        pad = self.cfg.speech_pad_s
+        with self._lock, torch.inference_mode():
+            if self._model is None:
+                self._model = self._load()
+            stamps = get_speech_timestamps(
+                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self._model,
+                threshold=self.cfg.threshold, sampling_rate=SAMPLING_RATE,
+                min_speech_duration_ms=int(self.cfg.min_speech_s * 1000),
+                min_silence_duration_ms=int(self.cfg.min_silence_s * 1000),
+                speech_pad_ms=int(pad * 1000), max_speech_duration_s=self.max_s - 2 * pad, return_seconds=False)
+        return [(s["start"] / SAMPLING_RATE, s["end"] / SAMPLING_RATE) for s in stamps]
+
+    def split(self, cut: Cut, audio: np.ndarray) -> list[tuple[Cut, np.ndarray]]:
+        """Pieces of ``cut`` and their audio slices ((S_i,) float32 16 kHz); empty when no speech is found."""
+        total = audio.shape[0] / SAMPLING_RATE
+        pieces = plan_pieces(self.speech_spans(audio), self.max_s, self.cfg.merge_gap_s, self.cfg.min_piece_s,
+                             min(total, cut.duration))
+        out = []
+        for i, (start, end) in enumerate(pieces):
+            a, b = int(round(start * SAMPLING_RATE)), int(round(end * SAMPLING_RATE))
+            out.append((piece_cut(cut, i, len(pieces), start, end), audio[a:b]))
+        return out
