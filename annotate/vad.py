@@ -55,22 +55,24 @@ def piece_cut(cut: Cut, index: int, count: int, start: float, end: float) -> Cut
 
 
 class SileroSplitter:
-    """Loads the Silero model on first use; ``split`` is safe to call from several threads (one at a time)."""
+    """Loads a Silero model per thread on first use (the model keeps state between chunks), so the
+    pipeline's loader threads split recordings in parallel."""
 
     def __init__(self, cfg: VADConfig, max_s: float):
         self.cfg = cfg
         self.max_s = max_s
-        self._model = None
-        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._lock = threading.Lock()  # the import of silero_vad touches torch's global thread count
 
     def _load(self):
         import torch
 
-        threads = torch.get_num_threads()
-        from silero_vad import load_silero_vad  # its import sets torch's thread count to 1: put it back
+        with self._lock:
+            threads = torch.get_num_threads()
+            from silero_vad import load_silero_vad  # its import sets torch's thread count to 1: put it back
 
-        model = load_silero_vad()
-        torch.set_num_threads(threads)
+            model = load_silero_vad()
+            torch.set_num_threads(threads)
         return model
 
     def speech_spans(self, audio: np.ndarray) -> list[tuple[float, float]]:
@@ -79,11 +81,12 @@ class SileroSplitter:
         from silero_vad import get_speech_timestamps
 
         pad = self.cfg.speech_pad_s
-        with self._lock, torch.inference_mode():
-            if self._model is None:
-                self._model = self._load()
+        model = getattr(self._local, "model", None)
+        if model is None:
+            model = self._local.model = self._load()
+        with torch.inference_mode():
             stamps = get_speech_timestamps(
-                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), self._model,
+                torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)), model,
                 threshold=self.cfg.threshold, sampling_rate=SAMPLING_RATE,
                 min_speech_duration_ms=int(self.cfg.min_speech_s * 1000),
                 min_silence_duration_ms=int(self.cfg.min_silence_s * 1000),

@@ -163,3 +163,17 @@ class FaultServer:
                 return self._error(500, f"unknown behaviour {behaviour!r}")
 
         return Handler
+
+
+if __name__ == "__main__":  # serve in its own process (benchmarks): prints the base URL, answers ok
+    import argparse
+
+    ap = argparse.ArgumentParser(description="fault-injection OpenAI-compatible server (always ok)")
+    ap.add_argument("--latency-ms", type=float, default=0.0)
+    a = ap.parse_args()
+    srv = FaultServer(latency_s=a.latency_ms / 1000).start()
+    print(srv.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        srv.stop()
