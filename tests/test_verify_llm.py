@@ -42,6 +42,7 @@ def test_schema_is_valid_and_matches_the_verdict_fields():
     f"Here is the verdict: {GOOD_JSON} Let me know if you need more.",
     f'{{"verdict": "see below"}}\n{GOOD_JSON}',  # a first object that is not a verdict is skipped
     json.dumps({**GOOD, "reason": "Uses {braces} and \"quotes\" and a\nnewline."}),
+    GOOD_JSON.replace("Describes only", "Describes\x1c\tonly"),  # raw control characters (xgrammar lets them in)
     "<THINK>caps</THINK>" + GOOD_JSON,
 ])
 def test_parse_verdict_variants(text):
@@ -82,6 +83,7 @@ def test_verdict_reasons_carry_the_models_reason():
                            f"llm:not_about_voice: {why}"]
     v = Verdict(False, False, True, True, True, "")
     assert v.reasons() == ["llm:contains_transcript: (no reason given)", "llm:several_speakers: (no reason given)"]
+    assert Verdict(True, False, False, False, True, "a\x1cb\x00\tc").reasons() == ["llm:mentions_background: a b c"]
 
 
 ITEMS = [
@@ -249,3 +251,21 @@ def test_engine_failures_are_retried_then_recorded(judge):
     engine.close()
     [reason] = outcomes["c/0"].reasons()
     assert reason.startswith("llm:engine_error: HTTP 503") and outcomes["c/0"].attempts == 2
+
+
+# ---- grammar-constrained decoding through the transformers engine, on a tiny random text LM ----
+
+def test_checklist_through_the_transformers_engine_is_schema_valid(tiny_text_lm):
+    """A random-weight model writes nonsense, but the grammar (xgrammar, from CHECKLIST_SCHEMA) forces a
+    schema-valid verdict, so every answer parses at the first attempt."""
+    from annotate.engines.base import SamplingConfig
+    from annotate.engines.transformers_engine import TransformersEngine
+
+    engine = TransformersEngine(EngineConfig(model=str(tiny_text_lm), device="cpu", batch_size=2))
+    cfg = LLMCheckConfig(reason_max_chars=16, max_attempts=1, sampling=SamplingConfig(max_tokens=160))
+    items = JUDGED[:2]
+    outcomes = run_checklist(items, engine, load_prompt("verifier@1"), cfg)
+    engine.close()
+    for o in outcomes.values():
+        assert o.verdict is not None, o.failure
+        assert o.attempts == 1 and len(o.verdict.reason) <= 16

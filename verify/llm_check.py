@@ -71,11 +71,12 @@ class Verdict:
 
 
 def one_line(text: str, max_chars: int = 300) -> str:
-    """Whitespace collapsed to single spaces, cut to ``max_chars`` (with '...')."""
-    text = " ".join(str(text).split())
+    """Control characters and whitespace runs made single spaces, cut to ``max_chars`` (with '...')."""
+    text = " ".join(_CONTROL.sub(" ", str(text)).split())
     return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
@@ -104,7 +105,7 @@ def parse_verdict(text: str | None, schema: dict[str, Any] = CHECKLIST_SCHEMA) -
     if not body:
         raise VerdictParseError("no answer after removing the <think> block" if text.strip() else "empty output")
     candidates = [m.group(1) for m in _FENCE.finditer(body)] + [body]
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=False)  # xgrammar's JSON grammar lets raw control characters into strings
     first_problem = None
     for chunk in candidates:
         for start in (i for i, ch in enumerate(chunk) if ch == "{"):
