@@ -63,5 +63,5 @@ def run_annotate(args: argparse.Namespace) -> int:
     print(f"  rejects: {rejects}")
     rate = s["audio_hours_per_engine_hour"]
     print(f"  {s['audio_hours_captioned']:.4f} h captioned in {s['engine_seconds']:.1f} s of engine time"
-          f" ({rate if rate is not None else '-'} audio-hours per engine-hour); wall {s['wall_seconds']:.1f} s")
+          f" ({f'{rate:.1f}' if rate is not None else '-'} audio-hours per engine-hour); wall {s['wall_seconds']:.1f} s")
     return 0

@@ -33,7 +33,7 @@ from annotate.config import AnnotateConfig
 from annotate.engines.base import Engine, GenerationRequest, GenerationResult
 from annotate.prompts import PromptTemplate, load_prompt
 from annotate.rows import Row, RowPlan, clean_output, make_request
-from annotate.shards import ShardIndex, ShardWriter, manifest_stem, new_run_id, write_manifest_stream
+from annotate.shards import ShardIndex, ShardWriter, id_hash, manifest_stem, new_run_id, write_manifest_stream
 from annotate.vad import SileroSplitter
 from clsp.config import to_dict
 from clsp.data.captions import Caption, add_captions, get_captions, with_captions
@@ -74,6 +74,15 @@ def prompt_for(engine: Engine, template: PromptTemplate, kinds: list[str]) -> tu
         return fixed, False
     template.check_kinds(kinds)
     return template.id, True
+
+
+def first_time(seen: set[int], cut_id: str) -> bool:
+    """True the first time ``cut_id`` is passed with this ``seen`` set (which stores 64-bit hashes)."""
+    h = id_hash(cut_id)
+    if h in seen:
+        return False
+    seen.add(h)
+    return True
 
 
 def count_lines(path: Path) -> int:
@@ -145,6 +154,7 @@ class ManifestRun:
         self.waiting: dict[str, tuple[str, Row]] = {}  # request id -> (unit id, row)
         self.lock = threading.Lock()
         self.bar: tqdm | None = None
+        self.seen: set[int] = set()  # 64-bit hashes of the cut ids read so far
 
     # -- planning and loading (the request generator; may run on the engine's thread) ---------------
     def pending_rows(self, cut: Cut | str) -> list[Row]:
@@ -167,6 +177,10 @@ class ManifestRun:
 
     def _plan(self, cut: Cut) -> _Job | None:
         self.stats.rows_planned += self.rows_per_cut
+        if not first_time(self.seen, cut.id):
+            self._reject(cut.id, "input", AudioReject("duplicate_id", "the manifest repeats this cut id; "
+                                                      "only its first occurrence is annotated"))
+            return None
         if cut.duration > self.cfg.max_duration_s:
             if not self.cfg.vad.enabled:
                 self._reject(cut.id, "audio", AudioReject(
@@ -301,8 +315,11 @@ class ManifestRun:
     def merged(self) -> Iterator[Cut]:
         """Every accepted cut of the input, in input order, with this config's captions from all shards."""
         index = self.index = ShardIndex.load(self.shard_dir)
+        seen: set[int] = set()
         try:
             for cut in read_cuts(self.manifest):
+                if not first_time(seen, cut.id):
+                    continue
                 shard_cuts = index.cuts_of(cut.id)
                 if shard_cuts:
                     for sc in shard_cuts:
@@ -368,7 +385,8 @@ def _summary(cfg: AnnotateConfig, plan: RowPlan, run_id: str, s: RunStats, rejec
         "clips_captioned": s.clips_sent,
         "audio_hours_captioned": round(sent_h, 6),
         "engine_seconds": round(s.engine_seconds, 3),
-        "audio_hours_per_engine_hour": round(s.audio_seconds_sent / s.engine_seconds, 3) if s.engine_seconds else None,
+        "audio_hours_per_engine_hour": (round(s.audio_seconds_sent / s.engine_seconds, 3)
+                                        if s.engine_seconds and s.audio_seconds_sent else None),
         "wall_seconds": round(wall, 3),
         "config": to_dict(cfg),
     }

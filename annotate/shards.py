@@ -58,14 +58,16 @@ class ShardWriter:
     """Appends cuts to one shard file; every line flushed, fsync'ed every ``fsync_every`` lines and on close."""
 
     def __init__(self, path: Path, fsync_every: int = 32):
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.fsync_every = fsync_every
-        self._f = open(path, "a", encoding="utf-8")
+        self._f: Any = None  # opened on the first line: a run with nothing to write leaves no file
         self._unsynced = 0
         self.lines = 0
 
     def write(self, cut: Cut) -> None:
+        if self._f is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "a", encoding="utf-8")
         self._f.write(json.dumps(cut.to_dict(), ensure_ascii=False) + "\n")
         self._f.flush()
         self.lines += 1
@@ -78,7 +80,7 @@ class ShardWriter:
         self._unsynced = 0
 
     def close(self) -> None:
-        if not self._f.closed:
+        if self._f is not None and not self._f.closed:
             self.sync()
             self._f.close()
 

@@ -27,7 +27,7 @@ from annotate.pipeline import annotate  # noqa: E402
 from clsp.cli import main  # noqa: E402
 from clsp.config import load_config  # noqa: E402
 from clsp.data.captions import get_captions  # noqa: E402
-from clsp.data.manifest import load_checked, read_cuts  # noqa: E402
+from clsp.data.manifest import load_checked, read_cuts, write_cuts  # noqa: E402
 
 KEY = "sk-pipeline-93be0c41secret"
 REPO = Path(__file__).resolve().parents[1]
@@ -152,9 +152,11 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
 
     # the same command again: nothing to do, the same output
     before = {m: [c.to_dict() for c in read_cuts(out / m)] for m in SPLITS}
+    shards_before = sorted((out / "shards").rglob("*.jsonl"))
     with FaultServer(key=KEY) as server:
         stats3 = annotate(config(server, "views=2"), [small_corpus, bad_manifest], out, progress=False)
         assert server.total == 0
+    assert sorted((out / "shards").rglob("*.jsonl")) == shards_before  # nothing to write: no new shard
     assert stats3["rows"]["already_done"] == stats3["rows"]["planned"] - len(expected) * 4 + len(accepted_bad) * 4
     assert {m: [c.to_dict() for c in read_cuts(out / m)] for m in SPLITS} == before
 
@@ -294,3 +296,13 @@ def test_cli_prints_a_summary_and_one_line_errors(small_corpus, tmp_path, capsys
         code = main(["annotate", *argv, "--output", str(tmp_path / "o"), "--quiet"])
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("clsp: error:") and needle in err and err.count("\n") == 1, err
+
+
+def test_a_repeated_cut_id_is_annotated_once_and_reported(small_corpus, tmp_path):
+    cuts = list(read_cuts(small_corpus / "cuts_dev.jsonl.gz"))[:3]
+    manifest = write_cuts([cuts[0], cuts[1], cuts[0], cuts[2]], tmp_path / "in" / "cuts_dup.jsonl.gz")
+    with FaultServer() as server:
+        stats = annotate(config(server, "kinds=[global]"), [manifest], tmp_path / "o", progress=False)
+        assert server.total == 3
+    assert [c.id for c in read_cuts(tmp_path / "o" / "cuts_dup.jsonl.gz")] == [c.id for c in cuts]
+    assert stats["rejects"] == {"input:duplicate_id": 1} and read_rejects(tmp_path / "o")[0]["cut_id"] == cuts[0].id
