@@ -218,3 +218,75 @@ def test_engine_errors_are_never_kept(small_corpus, tmp_path, judge):  # noqa: F
     summary = verify(cfg, [src], tmp_path / "out", engine=judge_engine(server, max_retries=0), progress=False)
     assert summary["per_check"]["llm"]["by_code"] == {"engine_error": summary["captions"]["checked"]}
     assert summary["captions"]["kept"] == 0
+
+
+# ---- the acoustic check inside the pipeline (verify.acoustic is the acoustic helper's) ----
+
+def _swap_first(text: str, pairs: list[tuple[str, str]]) -> str | None:
+    for a, b in pairs:
+        if f" {a} " in f" {text} ":
+            return f" {text} ".replace(f" {a} ", f" {b} ", 1).strip()
+    return None
+
+
+GENDER_SWAP = {"male": [("man", "woman"), ("gentleman", "lady"), ("male", "female"), ("he", "she"), ("his", "her")],
+               "female": [("woman", "man"), ("lady", "gentleman"), ("female", "male"), ("she", "he"), ("her", "his")]}
+
+
+def test_acoustic_check_measures_once_per_cut(small_corpus, tmp_path, monkeypatch):
+    import clsp.style.measure as measure
+
+    calls = []
+    real = measure.measure_style
+
+    def counting(audio, sampling_rate, transcript=None, *args, **kwargs):  # a spy: the real analysis runs
+        calls.append(transcript)
+        return real(audio, sampling_rate, transcript, *args, **kwargs)
+
+    monkeypatch.setattr(measure, "measure_style", counting)
+    src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
+    cuts = list(read_cuts(src))
+    # swap the gender words of the first global caption of every cut: the acoustic check must object
+    swapped = {}
+    edited = []
+    for cut in cuts:
+        cap = get_captions(cut, kind="global")[0]
+        text = _swap_first(cap.text, GENDER_SWAP[cut.custom["gender"]])
+        if text:
+            swapped[cap.id] = text
+        edited.append(update_captions(cut, lambda c, t=text, i=cap.id: dataclasses.replace(c, text=t)
+                                      if c.id == i and t else c))
+    write_cuts(edited, src)
+    assert len(swapped) >= len(cuts) // 2
+    cfg = load_config(VerifyConfig, None, ["checks=[rules, acoustic]"])
+    summary = verify(cfg, [src], tmp_path / "out", progress=False)
+    assert len(calls) == len(cuts)  # once per cut, not once per caption
+    assert calls[0] == cut_transcript(cuts[0])
+    result = statuses(tmp_path / "out" / src.name)
+    flagged = [cid for cid in swapped if result[cid][0] == "rejected"]
+    assert len(flagged) >= 0.9 * len(swapped)
+    assert all(r.startswith("acoustic:") for cid in flagged for r in result[cid][1])
+    assert summary["per_check"]["acoustic"]["checked"] == 8 * len(cuts)
+    # the corpus' own captions agree with the audio
+    originals = [cid for cid in result if cid not in swapped]
+    assert sum(result[cid][0] == "kept" for cid in originals) >= 0.9 * len(originals)
+
+
+def test_unreadable_audio_is_a_recorded_rejection(small_corpus, tmp_path):
+    src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
+    cuts = list(read_cuts(src))
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)
+    bad = cuts[0].to_dict()
+    bad["recording"]["sources"][0]["source"] = str(broken)
+    from lhotse.serialization import deserialize_item
+
+    write_cuts([deserialize_item(bad), *cuts[1:]], src)
+    cfg = load_config(VerifyConfig, None, ["checks=[acoustic]", "kinds=[global]"])
+    summary = verify(cfg, [src], tmp_path / "out", progress=False)
+    result = statuses(tmp_path / "out" / src.name)
+    bad_caps = [v for cid, v in result.items() if cid.startswith(cuts[0].id + "/global/")]
+    assert len(bad_caps) == 4
+    assert {s for cid, (s, _) in result.items() if "/fine/" in cid} == {"pending"}
+    assert all(s == "rejected" and len(r) == 1 and r[0].startswith("acoustic:audio_error: ") for s, r in bad_caps)
+    assert summary["per_check"]["acoustic"]["by_code"]["audio_error"] == 4

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from annotate.engines.base import EngineConfig, SamplingConfig
 from clsp.data.captions import KINDS
+from clsp.style.measure import MeasureConfig
+from verify.acoustic import AcousticCheckConfig
 
 CHECK_ORDER: tuple[str, ...] = ("rules", "acoustic", "llm")  # cheap to expensive; always run in this order
 DEFAULT_VERIFIER_MODEL = "Qwen/Qwen3-30B-A3B"
@@ -113,6 +115,8 @@ class VerifyConfig:
     - ``run_all_checks``: False (default) = a check sees only the captions the earlier checks kept (the
       expensive LLM never sees a caption the rules already rejected); True = every check sees every
       caption and all reasons are recorded;
+    - ``measure`` / ``acoustic``: the audio analysis (:class:`clsp.style.measure.MeasureConfig`, run once per
+      cut) and the tolerances of the acoustic check (:class:`verify.acoustic.AcousticCheckConfig`);
     - ``engine`` / ``engine_config``: the LLM engine (an ``annotate.engines.registry`` name) and its settings.
     """
 
@@ -121,6 +125,8 @@ class VerifyConfig:
     recheck: bool = False
     run_all_checks: bool = False
     rules: RulesConfig = field(default_factory=RulesConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    acoustic: AcousticCheckConfig = field(default_factory=AcousticCheckConfig)
     llm: LLMCheckConfig = field(default_factory=LLMCheckConfig)
     engine: str = "vllm"
     engine_config: EngineConfig = field(default_factory=lambda: EngineConfig(model=DEFAULT_VERIFIER_MODEL))

@@ -25,9 +25,11 @@ import numpy as np
 from lhotse.cut import Cut
 
 from annotate.pipeline import resolve_inputs
+import clsp.style.measure as style_measure
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
 from clsp.data.manifest import load_checked, write_cuts
+from verify.acoustic import acoustic_reasons
 from verify.config import VerifyConfig
 from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
 from verify.rules import CaptionRules, reason_code
@@ -98,9 +100,6 @@ class Verifier:
         self._own_engine = False
         self.tallies = {name: CheckTally() for name in self.checks}
         self.totals: Counter[str] = Counter()
-        if "acoustic" in self.checks:
-            from verify.acoustic import acoustic_reasons  # the acoustic helper's claim checker
-            self._acoustic_reasons = acoustic_reasons
 
     def _in_play(self, t: _Target) -> bool:
         return self.cfg.run_all_checks or not t.reasons
@@ -146,8 +145,6 @@ class Verifier:
                 t.reasons += found
 
     def _run_acoustic(self, cuts: list[Cut], targets: list[_Target]) -> None:
-        from clsp.style.measure import measure_style
-
         by_cut: dict[int, list[_Target]] = {}
         for t in targets:
             if self._in_play(t):
@@ -157,11 +154,12 @@ class Verifier:
             try:
                 audio = np.asarray(cut.load_audio(), dtype=np.float32)
                 audio = audio.mean(axis=0) if audio.ndim == 2 else audio
-                measured = measure_style(audio, cut.sampling_rate, group[0].transcript)  # once per cut
+                measured = style_measure.measure_style(audio, cut.sampling_rate, group[0].transcript,
+                                                        self.cfg.measure)  # once per cut
             except Exception as e:  # unreadable/odd audio: its captions cannot be grounded
                 measured, failure = None, f"acoustic:audio_error: {one_line(f'{type(e).__name__}: {e}', 200)}"
             for t in group:
-                found = [failure] if measured is None else list(self._acoustic_reasons(t.caption.text, measured))
+                found = [failure] if measured is None else acoustic_reasons(t.caption.text, measured, self.cfg.acoustic)
                 self.tallies["acoustic"].add(found)
                 t.reasons += found
 
