@@ -11,7 +11,7 @@ import pytest
 from annotate.config import AnnotateConfig
 from annotate.engines.base import EngineConfig, GenerationRequest, SamplingConfig
 from annotate.engines.registry import build_engine
-from annotate.engines.transformers_engine import TransformersEngine, audio_conversation
+from annotate.engines.transformers_engine import AUDIO_PART, TransformersEngine, audio_conversation
 from annotate.pipeline import annotate
 from clsp.config import load_config
 from clsp.data.captions import get_captions
@@ -104,11 +104,26 @@ def test_grammar_constrained_json_on_a_text_model(tiny_text_lm):
     engine.close()
 
 
-def test_audio_placeholder_handling():
+def test_audio_placeholder_handling(tiny_qwen2_audio):
     conv = audio_conversation(({"role": "user", "content": "Describe."},), has_audio=True)
-    assert conv == [{"role": "user", "content": [{"type": "audio"}, {"type": "text", "text": "Describe."}]}]
+    assert conv == [{"role": "user", "content": [AUDIO_PART, {"type": "text", "text": "Describe."}]}]
+    assert audio_conversation(MESSAGES, has_audio=True)[1]["content"][0] == AUDIO_PART
     assert audio_conversation(MESSAGES, has_audio=False)[1]["content"] == [{"type": "text", "text": "One sentence."}]
-    assert audio_conversation((), has_audio=True) == [{"role": "user", "content": [{"type": "audio"}]}]
+    assert audio_conversation((), has_audio=True) == [{"role": "user", "content": [AUDIO_PART]}]
+    # Qwen2-Audio's own template (it tests "'audio_url' in content") renders the part as the audio slot
+    qwen2_audio_template = (
+        "{% set audio_count = namespace(value=0) %}{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
+        "{% for content in message['content'] %}{% if 'audio' in content or 'audio_url' in content %}"
+        "{% set audio_count.value = audio_count.value + 1 %}Audio {{ audio_count.value }}: "
+        "<|audio_bos|><|AUDIO|><|audio_eos|>\n{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
+        "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}")
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(tiny_qwen2_audio)
+    text = processor.apply_chat_template(audio_conversation(MESSAGES, True), chat_template=qwen2_audio_template,
+                                         tokenize=False)
+    assert "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>" in text and "One sentence." in text
 
 
 def test_clsp_annotate_through_the_transformers_engine(tiny_qwen2_audio, small_corpus, tmp_path):

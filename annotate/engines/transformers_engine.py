@@ -66,25 +66,31 @@ class PerRowSampler:
         return out
 
 
+# Qwen2-Audio's chat template looks for an "audio_url" (or "audio") key, the Omni templates for the type;
+# the value is never read (the waveform goes to the processor separately).
+AUDIO_PART = {"type": "audio", "audio_url": "clip.wav"}
+
+
 def audio_conversation(messages: Iterable[dict[str, Any]], has_audio: bool) -> list[dict[str, Any]]:
-    """Messages for a chat template: with audio, one ``{"type": "audio"}`` part (added to the last user
-    message when the request has no placeholder); without audio, placeholders removed."""
+    """Messages for a chat template: with audio, one :data:`AUDIO_PART` (where the request has its
+    ``{"type": "audio"}`` placeholder, else first in the last user message); without audio, none."""
     out = []
     placed = False
     for m in messages:
         m = dict(m)
         if isinstance(m.get("content"), list):
-            parts = [dict(p) for p in m["content"] if has_audio or p.get("type") != "audio"]
+            parts = [dict(AUDIO_PART) if p.get("type") == "audio" else dict(p) for p in m["content"]
+                     if has_audio or p.get("type") != "audio"]
             placed = placed or any(p.get("type") == "audio" for p in parts)
             m["content"] = parts
         out.append(m)
     if has_audio and not placed:
         users = [m for m in out if m.get("role") == "user"]
         if not users:
-            out.append({"role": "user", "content": [{"type": "audio"}]})
+            out.append({"role": "user", "content": [dict(AUDIO_PART)]})
         else:
             c = users[-1]["content"]
-            users[-1]["content"] = [{"type": "audio"}, *([{"type": "text", "text": c}] if isinstance(c, str) else c)]
+            users[-1]["content"] = [dict(AUDIO_PART), *([{"type": "text", "text": c}] if isinstance(c, str) else c)]
     return out
 
 
