@@ -16,14 +16,15 @@ class VADConfig:
 
     Speech regions (Silero's ``threshold``, ``min_speech_s``, ``min_silence_s``, ``speech_pad_s``) are
     joined while the gap between them is at most ``merge_gap_s`` and the joined piece stays within the
-    maximum duration; pieces shorter than ``min_piece_s`` are dropped.
+    maximum duration; pieces shorter than ``min_piece_s`` are dropped. The threshold (Silero's default is
+    0.5) and padding are set to keep soft and whispered speech, which a style captioner must not lose.
     """
 
     enabled: bool = True
-    threshold: float = 0.5
+    threshold: float = 0.35
     min_speech_s: float = 0.25
     min_silence_s: float = 0.3
-    speech_pad_s: float = 0.03
+    speech_pad_s: float = 0.1
     merge_gap_s: float = 1.0
     min_piece_s: float = 1.0
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 from lhotse.cut import Cut
+from lhotse.utils import fastcopy
 
 from annotate.config import VADConfig
 
 SAMPLING_RATE = 16000
 KEEP_CUSTOM = ("gender", "split")
+MIN_SUPERVISION_OVERLAP = 0.5  # a supervision goes with the piece holding more than half of it
 
 
 def plan_pieces(spans: list[tuple[float, float]], max_s: float, merge_gap_s: float, min_piece_s: float,
@@ -45,9 +47,16 @@ def plan_pieces(spans: list[tuple[float, float]], max_s: float, merge_gap_s: flo
 
 
 def piece_cut(cut: Cut, index: int, count: int, start: float, end: float) -> Cut:
-    """The lhotse cut of piece ``index`` of ``count``, [start, end) seconds of ``cut`` (id ``<cut_id>-vad<NNN>``)."""
-    piece = cut.truncate(offset=start, duration=end - start, keep_excessive_supervisions=False, preserve_id=True)
-    piece = piece.with_id(f"{cut.id}-vad{index:03d}")
+    """The lhotse cut of piece ``index`` of ``count``, [start, end) seconds of ``cut`` (id ``<cut_id>-vad<NNN>``).
+    It keeps the supervisions of which more than half lies inside it, clipped to its bounds (VAD trims the
+    soft edges of an utterance, which must not lose its transcript; no supervision goes to two pieces)."""
+    piece = cut.truncate(offset=start, duration=end - start, keep_excessive_supervisions=True, preserve_id=True)
+    keep = []
+    for s in piece.supervisions:
+        a, b = max(s.start, 0.0), min(s.end, piece.duration)
+        if b - a > MIN_SUPERVISION_OVERLAP * s.duration:
+            keep.append(fastcopy(s, start=round(a, 4), duration=round(b - a, 4)))  # clipped to the piece
+    piece = fastcopy(piece, supervisions=keep).with_id(f"{cut.id}-vad{index:03d}")
     custom: dict[str, Any] = {k: v for k, v in (cut.custom or {}).items() if k in KEEP_CUSTOM}
     custom["vad"] = {"parent": cut.id, "index": index, "count": count, "start": start, "end": end}
     piece.custom = custom
