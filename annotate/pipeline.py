@@ -388,5 +388,14 @@ def _summary(cfg: AnnotateConfig, plan: RowPlan, run_id: str, s: RunStats, rejec
         "audio_hours_per_engine_hour": (round(s.audio_seconds_sent / s.engine_seconds, 3)
                                         if s.engine_seconds and s.audio_seconds_sent else None),
         "wall_seconds": round(wall, 3),
-        "config": to_dict(cfg),
+        "config": _public_config(cfg),
     }
+
+
+def _public_config(cfg: AnnotateConfig) -> dict[str, Any]:
+    """The config as written to stats.json: extra HTTP header values (they may hold credentials) masked."""
+    out = to_dict(cfg)
+    headers = out["engine_config"]["engine_kwargs"].get("headers")
+    if isinstance(headers, dict):
+        out["engine_config"]["engine_kwargs"]["headers"] = {k: "***" for k in headers}
+    return out
