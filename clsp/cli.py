@@ -160,7 +160,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 # Subcommand groups that live in their own packages: each module has ``add_parsers(sub)`` and imports its
 # heavy dependencies inside the handlers, so ``clsp --help`` stays fast.
-PLUGINS: tuple[str, ...] = ("verify.cli", "annotate.cli")
+PLUGINS: tuple[str, ...] = ("verify.cli", "annotate.cli", "eval.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
