@@ -56,6 +56,13 @@ def test_zero_shot_counts_and_agrees_with_argmax(model, test_cuts):
     assert result["WA"] == pytest.approx(float((pred == true).float().mean()))
     assert np.array(result["confusion"]).sum() == len(test_cuts)
     assert set(result["per_class_recall"]) == {"male", "female"}
+    # a class with several prompts scores as its best prompt (CLSP's IEMOCAP happy + excited)
+    multi = zero_shot(model, test_cuts, "gender", labels, [["A male speaker.", "A man talking."], "A female speaker."],
+                      speech=speech)
+    sim = speech @ model.encode_text(["A male speaker.", "A man talking.", "A female speaker."]).T
+    pred = torch.stack([sim[:, :2].max(1).values, sim[:, 2]], 1).argmax(1)
+    assert multi["WA"] == pytest.approx(float((pred == true).float().mean()))
+    assert multi["prompts"]["male"] == ["A male speaker.", "A man talking."]
     # a label no clip has is skipped in UA (None) and clips outside the labels are counted as skipped
     partial = zero_shot(model, test_cuts, "gender", ["male", "robot"], ["A male speaker.", "A robot."])
     assert partial["per_class_recall"]["robot"] is None
