@@ -1,0 +1,121 @@
+"""Acoustic analysis (clsp.style.measure): real espeak-ng audio and synthetic signals with known values."""
+
+import numpy as np
+import pytest
+
+from clsp.config import load_config
+from clsp.data import read_cuts, split_manifest_path
+from clsp.errors import ClspError, ConfigError
+from clsp.prosody import count_syllables, split_phrases
+from clsp.style.measure import MeasureConfig, measure_style
+from clsp.synth.render import SAMPLING_RATE, params_for, render_segment
+from clsp.synth.voices import VOICES, prepare_voice_dir
+from verify.acoustic import AcousticConfig
+
+SR = SAMPLING_RATE
+
+
+def harmonic(f0: float, seconds: float, level_db: float = -20.0, sr: int = SR) -> np.ndarray:
+    """A voiced-like tone: 10 harmonics of ``f0`` with 4 Hz vibrato-free amplitude bursts (syllables)."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 11))
+    x *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
+    x = x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def changing_clip(tmp_path_factory):
+    """A test voice that starts slowly, softly and low, then speaks fast, loud and high (known boundary)."""
+    voice = next(v for v in VOICES if v.name == "m02")
+    vdir = prepare_voice_dir(tmp_path_factory.mktemp("voices"))
+    first = render_segment("The baker folded a paper map beside the river.", voice, "modal",
+                           params_for("low", "normal", "slow", "soft", np.zeros(4)), vdir)
+    second = render_segment("My cousin carried three heavy boxes across the market square.", voice, "modal",
+                            params_for("high", "normal", "fast", "loud", np.zeros(4)), vdir)
+    gap = np.zeros(int(0.4 * SR), np.float32)
+    lead = np.zeros(int(0.2 * SR), np.float32)
+    audio = np.concatenate([lead, first, gap, second, lead])
+    boundary = (len(lead) + len(first) + len(gap) / 2) / SR
+    text = ("The baker folded a paper map beside the river. "
+            "My cousin carried three heavy boxes across the market square.")
+    return audio, boundary, text
+
+
+def test_syllable_count_and_phrases():
+    assert count_syllables("The baker folded a paper map beside the river.") == 14
+    assert count_syllables("carried moved opened measured lifted") == 9
+    assert count_syllables("") == 0
+    assert split_phrases("One two. Three, four! Five") == ["One two", "Three", "four", "Five"]
+
+
+def test_f0_loudness_and_resampling_on_known_signals():
+    low, high = measure_style(harmonic(120, 2.0), SR), measure_style(harmonic(240, 2.0), SR)
+    assert low.f0_median_hz == pytest.approx(120, rel=0.03)
+    assert high.f0_median_hz == pytest.approx(240, rel=0.03)
+    assert low.voice_quality == "modal" and low.voiced_fraction > 0.8
+    quiet = measure_style(harmonic(120, 2.0, level_db=-32), SR)
+    assert low.rms_dbfs - quiet.rms_dbfs == pytest.approx(12, abs=0.5)
+    assert quiet.summary.label("loudness") == "soft" and low.summary.label("loudness") == "loud"
+    x22 = harmonic(240, 2.0, sr=22050)
+    resampled = measure_style(x22, 22050)
+    assert resampled.f0_median_hz == pytest.approx(240, rel=0.03)
+    assert resampled.duration == pytest.approx(2.0, abs=0.01)
+
+
+@pytest.mark.parametrize("audio, message", [
+    (np.zeros(16000, np.float32), "silent"),
+    (np.full(16000, np.nan, np.float32), "NaN"),
+    (np.ones(100, np.float32) * 0.1, "too short"),
+    (np.ones((2, 16000), np.float32) * 0.1, "(samples,)"),
+])
+def test_bad_audio_is_a_clear_error(audio, message):
+    with pytest.raises(ClspError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        measure_style(audio, SR)
+
+
+def test_a_changing_clip_is_segmented_where_it_changes(changing_clip):
+    audio, boundary, text = changing_clip
+    m = measure_style(audio, SR, text)
+    s = m.summary
+    assert len(s.spans) == 2, s
+    first, last = s.spans
+    assert (first.speaking_rate, first.loudness, first.pitch) == ("slow", "soft", "low")
+    assert (last.speaking_rate, last.loudness, last.pitch) == ("fast", "loud", "high")
+    assert first.end < boundary < last.start  # the change is placed in the pause between the two
+    assert any(abs(p0 - first.end) < 0.02 and abs(p1 - last.start) < 0.02 for p0, p1 in m.pauses)
+    assert s.label("speaking_rate") == "varying" and s.gender == "male"
+    assert m.rate_source == "transcript"
+    # the per-window tracks give the same figures as the spans they were measured over
+    again = m.window(m.spans[0].start, m.spans[0].end)
+    assert again == m.spans[0]
+    assert m.spans[1].syllables == pytest.approx(count_syllables(text.split(". ")[1]), rel=0.05)
+
+
+def test_rate_without_transcript_comes_from_syllable_nuclei(changing_clip):
+    audio, _, text = changing_clip
+    with_text, without = measure_style(audio, SR, text), measure_style(audio, SR)
+    assert without.rate_source == "nuclei"
+    assert without.speaking_rate == pytest.approx(with_text.speaking_rate, rel=0.2)
+    assert [s.speaking_rate for s in without.summary.spans] == ["slow", "fast"]
+
+
+def test_corpus_clips_whisper_has_no_pitch_and_labels_mostly_match(small_corpus):
+    cuts = [c for split in ("train", "dev", "test") for c in read_cuts(split_manifest_path(small_corpus, split))]
+    whispers = [c for c in cuts if c.custom["voice_quality"] == "whisper"]
+    assert whispers, "the small corpus should hold a whispered clip"
+    w = measure_style(whispers[0].load_audio()[0], SR, whispers[0].supervisions[0].text)
+    assert w.voice_quality == "whisper" and w.summary.label("pitch") is None and w.f0_median_hz is None
+    genders = [measure_style(c.load_audio()[0], SR).gender == c.custom["gender"] for c in cuts[:20]]
+    assert np.mean(genders) >= 0.8
+
+
+def test_config_file_matches_the_defaults_and_is_checked(tmp_path):
+    assert load_config(AcousticConfig, "configs/acoustic.yaml") == AcousticConfig()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("measure:\n  rate_slo: 3\n")
+    with pytest.raises(ConfigError, match="unknown key 'measure.rate_slo'"):
+        load_config(AcousticConfig, bad)
+    with pytest.raises(ConfigError, match="key 'measure.rate_slow' must be below key 'measure.rate_fast'"):
+        load_config(AcousticConfig, None, ["measure.rate_slow=9"])
+    assert load_config(MeasureConfig, None, ["rate_fast=7.5"]).rate_fast == 7.5
