@@ -170,6 +170,16 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
     assert KEY not in all_text(out)
 
 
+def test_header_secrets_stay_out_of_stats(small_corpus, tmp_path):
+    with FaultServer() as server:
+        cfg = config(server, "kinds=[global]", "engine_config.engine_kwargs.headers={X-Api-Key: hdr-secret-77}")
+        annotate(cfg, [small_corpus / "cuts_dev.jsonl.gz"], tmp_path, progress=False)
+        assert all(h["X-Api-Key"] == "hdr-secret-77" for h in server.headers)  # sent
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["config"]["engine_config"]["engine_kwargs"]["headers"] == {"X-Api-Key": "***"}
+    assert "hdr-secret-77" not in all_text(tmp_path) and KEY not in all_text(tmp_path)
+
+
 def test_annotated_output_can_be_annotated_again_without_duplicates(small_corpus, tmp_path):
     with FaultServer() as server:
         annotate(config(server, "kinds=[global]"), [small_corpus / "cuts_dev.jsonl.gz"], tmp_path / "a", progress=False)
@@ -184,10 +194,10 @@ def test_annotated_output_can_be_annotated_again_without_duplicates(small_corpus
 def test_long_recordings_are_split_with_vad_or_rejected(small_corpus, tmp_path):
     manifest, duration = make_long_manifest(small_corpus, tmp_path / "long")
     with FaultServer() as server:
-        stats = annotate(config(server, "kinds=[fine]", "vad.merge_gap_s=0.5"), [manifest], tmp_path / "o1",
+        stats = annotate(config(server, "kinds=[fine]"), [manifest], tmp_path / "o1",
                          progress=False)
         hits = server.total
-        again = annotate(config(server, "kinds=[fine]", "vad.merge_gap_s=0.5"), [manifest], tmp_path / "o1",
+        again = annotate(config(server, "kinds=[fine]"), [manifest], tmp_path / "o1",
                          progress=False)
         assert server.total == hits  # every piece was done: VAD is not even rerun
     pieces = list(read_cuts(tmp_path / "o1" / "cuts_long.jsonl.gz"))
@@ -306,3 +316,19 @@ def test_a_repeated_cut_id_is_annotated_once_and_reported(small_corpus, tmp_path
         assert server.total == 3
     assert [c.id for c in read_cuts(tmp_path / "o" / "cuts_dup.jsonl.gz")] == [c.id for c in cuts]
     assert stats["rejects"] == {"input:duplicate_id": 1} and read_rejects(tmp_path / "o")[0]["cut_id"] == cuts[0].id
+
+
+def test_demo_config_runs_the_acoustic_engine(small_corpus, tmp_path, capsys):
+    """configs/annotate-demo.yaml through the CLI: the offline acoustic captioner, two views per kind."""
+    manifest = small_corpus / "cuts_test.jsonl.gz"
+    assert main(["annotate", "--config", str(REPO / "configs" / "annotate-demo.yaml"), "--input", str(manifest),
+                 "--output", str(tmp_path), "--quiet"]) == 0
+    assert "engine acoustic" in capsys.readouterr().out
+    cuts = list(read_cuts(tmp_path / manifest.name))
+    assert len(cuts) == sum(1 for _ in read_cuts(manifest))
+    for cut in cuts:
+        caps = get_captions(cut, engine="acoustic")
+        assert sorted((c.kind, c.source.seed) for c in caps) == [("fine", 0), ("fine", 1), ("global", 0), ("global", 1)]
+        assert all(c.source.prompt_id == "acoustic@1" and c.status == "pending" and c.text for c in caps)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["failures"] == 0 and stats["captions_written"] == 4 * len(cuts)
