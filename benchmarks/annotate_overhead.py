@@ -1,7 +1,8 @@
 """Overhead of the `clsp annotate` pipeline over the bare engine, on the same requests, measured in one run.
 
 Bare: every request built beforehand (audio loaded), then only ``engine.generate`` is timed (once before
-and once after the pipeline run; the faster one counts, so warm-up effects do not favour the pipeline).
+and once after the pipeline run; the faster one counts). Every timed run gets a fresh, warmed-up engine,
+so no engine cache (e.g. the acoustic engine's measurements) carries over from one run to the next.
 Pipeline: ``annotate()`` end to end (manifest reading, audio checks, request building, shard writes with
 fsync, the merged manifest, stats). Overhead = pipeline wall - bare wall; the CPU columns are this
 process's CPU seconds (less sensitive than wall time to other load on a shared machine).
@@ -16,6 +17,7 @@ Qwen2-Audio checkpoint, ``acoustic`` when that engine is installed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -50,22 +52,29 @@ def bare_requests(cfg: AnnotateConfig, engine, manifests: list[Path]) -> list:
     return out
 
 
-def measure(cfg: AnnotateConfig, engine, corpus: Path, tmp: Path, label: str) -> None:
+def measure(cfg: AnnotateConfig, corpus: Path, tmp: Path, label: str) -> None:
+    """Each timed run gets a fresh engine (no cache shared between runs), warmed up on 2 other requests."""
     manifests = sorted(corpus.glob("cuts_*.jsonl.gz"))
+    engine = build_engine(cfg.engine, cfg.engine_config)
     requests = bare_requests(cfg, engine, manifests)
-    list(engine.generate(requests[:2]))  # warm-up (first-call costs, connections)
+    warm = [dataclasses.replace(r, request_id=f"warm-{i}", seed=10_000 + i) for i, r in enumerate(requests[-2:])]
 
-    def bare_run() -> tuple[float, float]:
+    def timed(run) -> tuple[float, float, object]:
+        engine = build_engine(cfg.engine, cfg.engine_config)
+        list(engine.generate(warm))  # first-call costs, connections
         t0, c0 = time.perf_counter(), time.process_time()
+        out = run(engine)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        engine.close()
+        return wall, cpu, out
+
+    def bare_run(engine):
         results = list(engine.generate(requests))
         assert all(r.ok for r in results), [r.error for r in results if not r.ok][:3]
-        return time.perf_counter() - t0, time.process_time() - c0
 
-    first = bare_run()
-    t0, c0 = time.perf_counter(), time.process_time()
-    stats = annotate(cfg, [corpus], tmp / f"out-{label}", engine=engine, progress=False)
-    full, full_cpu = time.perf_counter() - t0, time.process_time() - c0
-    bare, bare_cpu = min(first, bare_run())  # bare before and after the pipeline: the faster one
+    first = timed(bare_run)[:2]
+    full, full_cpu, stats = timed(lambda e: annotate(cfg, [corpus], tmp / f"out-{label}", engine=e, progress=False))
+    bare, bare_cpu = min(first, timed(bare_run)[:2])  # bare before and after the pipeline: the faster one
     n = len(requests)
     assert stats["captions_written"] == n
     print(f"{label:26s} {n:6d} {bare:9.2f} {full:11.2f} {full - bare:10.2f} {(full - bare) / n * 1000:11.2f} "
@@ -99,9 +108,7 @@ def main() -> None:
                     cfg = load_config(AnnotateConfig, None, [*base, "engine=openai", "engine_config.model=m",
                                                              f"engine_config.base_url={base_url}",
                                                              f"engine_config.max_concurrency={args.concurrency}"])
-                    engine = build_engine("openai", cfg.engine_config)
-                    measure(cfg, engine, corpus, tmp, f"http, latency {latency:g} ms")
-                    engine.close()
+                    measure(cfg, corpus, tmp, f"http, latency {latency:g} ms")
                 finally:
                     server.terminate()
                     server.wait()
@@ -112,10 +119,7 @@ def main() -> None:
 
                 model = build_tiny_qwen2_audio(Path.home() / ".cache" / "clsp-tests" / "tiny-qwen2-audio")
                 overrides += [f"engine_config.model={model}", "engine_config.batch_size=8", "sampling.max_tokens=16"]
-            cfg = load_config(AnnotateConfig, None, overrides)
-            engine = build_engine(cfg.engine, cfg.engine_config)
-            measure(cfg, engine, corpus, tmp, args.engine)
-            engine.close()
+            measure(load_config(AnnotateConfig, None, overrides), corpus, tmp, args.engine)
 
 
 if __name__ == "__main__":
