@@ -297,3 +297,11 @@ def build_tiny_qwen2_audio(directory: str | Path) -> Path:
 def build_tiny_text_lm(directory: str | Path) -> Path:
     """Build (or reuse) a tiny random Qwen3 causal LM with tokenizer in ``directory``."""
     return _build_cached(directory, "qwen3_text", _save_text_model)
+
+
+def cpu_engine_config(model_dir: str | Path, **overrides):
+    """Engine settings that run a tiny checkpoint on one CPU (float32, batches of 4, 2048 tokens)."""
+    from annotate.engines.base import EngineConfig
+
+    settings = dict(model=str(model_dir), device="cpu", dtype="float32", batch_size=4, max_model_len=2048)
+    return EngineConfig(**{**settings, **overrides})
