@@ -8,6 +8,9 @@ from clsp.config import load_config
 from clsp.errors import ConfigError
 from clsp.synth.corpus import SynthConfig
 from clsp.train.config import TrainConfig
+from annotate.config import AnnotateConfig
+from verify.acoustic import AcousticConfig
+from verify.config import VerifyConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,6 +88,14 @@ SHIPPED = {
     "demo-stage2.yaml": TrainConfig,
     "clsp-xlarge-stage1.yaml": TrainConfig,
     "clsp-xlarge-stage2.yaml": TrainConfig,
+    "acoustic.yaml": AcousticConfig,
+    "annotate-clsp-captioner.yaml": AnnotateConfig,
+    "annotate-demo.yaml": AnnotateConfig,
+    "annotate-openai.yaml": AnnotateConfig,
+    "annotate-qwen3-omni-instruct.yaml": AnnotateConfig,
+    "annotate-transformers-qwen2-audio.yaml": AnnotateConfig,
+    "verify-demo.yaml": VerifyConfig,
+    "verify-qwen3.yaml": VerifyConfig,
 }
 
 
