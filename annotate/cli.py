@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from clsp.config import add_config_arguments, flag_overrides
+
 ENGINE_CHOICES = ("vllm", "openai", "transformers", "acoustic")
 
 
@@ -21,9 +23,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model path / hub id / served name (engine_config.model)")
     p.add_argument("--views", type=int, default=None, help="captions per (cut, kind), seeds seed..seed+K-1")
     p.add_argument("--kinds", default=None, help="comma-separated caption kinds, e.g. fine,global")
-    p.add_argument("--config", type=Path, default=None, help="annotate YAML (e.g. configs/annotate-demo.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set engine_config.max_concurrency=16 (repeatable)")
+    add_config_arguments(p, "annotate YAML (e.g. configs/annotate-demo.yaml)", "engine_config.max_concurrency=16")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster for the vllm engine ('auto': join the running cluster)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -32,19 +32,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:
     """``--set`` items plus the dedicated flags, which win over the config file."""
-    out = list(args.overrides)
-    if args.engine is not None:
-        out.append(f"engine={args.engine}")
-    if args.model is not None:
-        out.append(f"engine_config.model={args.model}")
-    if args.views is not None:
-        out.append(f"views={args.views}")
-    if args.kinds is not None:
-        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-        out.append(f"kinds=[{','.join(kinds)}]")
-    if args.ray_address is not None:
-        out.append(f"engine_config.ray_address={args.ray_address}")
-    return out
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds is not None else None
+    return flag_overrides(args.overrides, {"engine": args.engine, "engine_config.model": args.model,
+                                           "views": args.views, "kinds": kinds,
+                                           "engine_config.ray_address": args.ray_address})
 
 
 def run_annotate(args: argparse.Namespace) -> int:

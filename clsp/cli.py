@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from clsp.config import add_config_arguments, flag_overrides, load_config
 from clsp.errors import ClspError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -24,26 +25,20 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         "presets; write wavs and one lhotse manifest per split (train/dev/test, split by voice).",
     )
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    p.add_argument("--config", type=Path, default=None, help="YAML config (default: built-in defaults)")
+    add_config_arguments(p, "YAML config (default: built-in defaults)", "change_fraction=0.5")
     p.add_argument("--num-clips", type=int, default=None, help="number of clips (overrides the config)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (overrides the config)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set change_fraction=0.5 (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="redo even if OUT holds a finished corpus")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_synth)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from clsp.config import load_config
     from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
-    overrides = list(args.overrides)
-    for key, value in (("num_clips", args.num_clips), ("seed", args.seed), ("workers", args.workers)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    cfg = load_config(SynthConfig, args.config, overrides)
+    flags = {"num_clips": args.num_clips, "seed": args.seed, "workers": args.workers}
+    cfg = load_config(SynthConfig, args.config, flag_overrides(args.overrides, flags))
     summary = synthesize_corpus(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     verb = "reused" if summary.get("reused") else f"made in {summary['seconds']} s"
     print(f"synth: {cfg.num_clips} clips {verb} -> {args.out}")
@@ -124,18 +119,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train on DATA/cuts_train.jsonl.gz (a directory written by `clsp synth` or `clsp annotate`). "
         "Resumes from OUT/checkpoints when present; exports the final model to OUT/model. Multi-GPU/CPU: "
         "torchrun --nproc-per-node N -m clsp train ...")
-    p.add_argument("--config", required=True, type=Path, help="training YAML (e.g. configs/demo-stage1.yaml)")
+    add_config_arguments(p, "training YAML (e.g. configs/demo-stage1.yaml)", "optim.base_lr=0.01", required=True)
     p.add_argument("--data", required=True, type=Path, help="data directory with cuts_train.jsonl.gz")
     p.add_argument("--out", required=True, type=Path, help="output directory (checkpoints, tensorboard, model)")
     p.add_argument("--init", type=Path, default=None, help="start from an exported model (stage 2 from stage 1)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set optim.base_lr=0.01 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from clsp.config import load_config
     from clsp.train.config import TrainConfig
     from clsp.train.trainer import train
 

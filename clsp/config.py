@@ -14,7 +14,9 @@ as YAML (``--set optim.lr=1e-3``, ``--set data.splits=[train,dev]``).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import types
 import typing
 from pathlib import Path
@@ -53,6 +55,20 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     for item in overrides or []:
         apply_override(tree, item, where)
     return from_dict(cls, tree, where)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config_help: str, set_example: str,
+                         required: bool = False) -> None:
+    """The ``--config FILE`` and repeatable ``--set KEY=VALUE`` options every configurable command takes."""
+    parser.add_argument("--config", type=Path, required=required, default=None, help=config_help)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a config key, e.g. --set {set_example} (repeatable)")
+
+
+def flag_overrides(overrides: list[str], flags: dict[str, Any]) -> list[str]:
+    """``--set`` items, then a command's dedicated flags (config key -> value; None = flag not given),
+    which therefore win. Values are written as JSON, which the override parser reads as YAML."""
+    return [*overrides, *(f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None)]
 
 
 def apply_override(tree: dict[str, Any], item: str, where: str = "--set") -> None:

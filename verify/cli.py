@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from clsp.config import add_config_arguments, flag_overrides
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +21,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated checks among rules,acoustic,llm (default: the config's)")
     p.add_argument("--engine", default=None, help="LLM engine: vllm, openai, transformers (default: the config's)")
     p.add_argument("--model", default=None, help="LLM model id or path (default: the config's, Qwen/Qwen3-30B-A3B)")
-    p.add_argument("--config", type=Path, default=None, help="YAML config (e.g. configs/verify-qwen3.yaml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set rules.fine_min_chars=100 (repeatable)")
+    add_config_arguments(p, "YAML config (e.g. configs/verify-qwen3.yaml)", "rules.fine_min_chars=100")
     p.add_argument("--recheck", action="store_true", help="also re-check captions already kept/rejected")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_run_verify)
@@ -33,16 +32,10 @@ def _run_verify(args: argparse.Namespace) -> int:
     from verify.config import VerifyConfig
     from verify.pipeline import format_summary, verify
 
-    overrides = list(args.overrides)
-    if args.checks is not None:
-        overrides.append(f"checks=[{args.checks}]")
-    if args.engine is not None:
-        overrides.append(f"engine={json.dumps(args.engine)}")
-    if args.model is not None:
-        overrides.append(f"engine_config.model={json.dumps(args.model)}")
-    if args.recheck:
-        overrides.append("recheck=true")
-    cfg = load_config(VerifyConfig, args.config, overrides)
+    checks = [c.strip() for c in args.checks.split(",") if c.strip()] if args.checks is not None else None
+    flags = {"checks": checks, "engine": args.engine, "engine_config.model": args.model,
+             "recheck": True if args.recheck else None}
+    cfg = load_config(VerifyConfig, args.config, flag_overrides(args.overrides, flags))
     summary = verify(cfg, args.inputs, args.output, progress=not args.quiet)
     verb = "reused" if summary.get("reused") else f"done in {summary['seconds']} s"
     print(f"verify: {', '.join(summary['checks'])} {verb} -> {args.output}")
