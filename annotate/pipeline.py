@@ -37,34 +37,9 @@ from annotate.shards import ShardIndex, ShardWriter, id_hash, manifest_stem, new
 from annotate.vad import SileroSplitter
 from clsp.config import to_dict
 from clsp.data.captions import Caption, add_captions, get_captions, with_captions
-from clsp.data.manifest import read_cuts
-from clsp.errors import ClspError, ManifestError
+from clsp.data.manifest import read_cuts, resolve_inputs
 
 log = logging.getLogger(__name__)
-
-
-def resolve_inputs(inputs: Iterable[Path], out: Path) -> list[Path]:
-    """Manifests named by ``inputs`` (files, or directories holding ``cuts_*.jsonl.gz``), checked."""
-    manifests: list[Path] = []
-    for p in map(Path, inputs):
-        if p.is_dir():
-            found = sorted(p.glob("cuts_*.jsonl.gz"))
-            if not found:
-                raise ManifestError(f"{p}: no cuts_*.jsonl.gz manifest in this directory")
-            manifests.extend(found)
-        elif p.is_file():
-            if not p.name.endswith((".jsonl.gz", ".jsonl")):
-                raise ManifestError(f"{p}: expected a .jsonl.gz lhotse CutSet manifest or a data directory")
-            manifests.append(p)
-        else:
-            raise ManifestError(f"{p}: input not found")
-    twice = [n for n, k in Counter(m.name for m in manifests).items() if k > 1]
-    if twice:
-        raise ClspError(f"two inputs share the file name {twice[0]!r}: their outputs would collide in {out}")
-    for m in manifests:
-        if m.resolve().parent == Path(out).resolve():
-            raise ClspError(f"{m}: the input lies in the output directory; choose another --output")
-    return manifests
 
 
 def prompt_for(engine: Engine, template: PromptTemplate, kinds: list[str]) -> tuple[str, bool]:

@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 from lhotse.cut import Cut
 
-from annotate.pipeline import resolve_inputs
 import clsp.style.measure as style_measure
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
-from clsp.data.manifest import load_checked, write_cuts
+from clsp.data.manifest import load_checked, resolve_inputs, write_cuts
 from verify.acoustic import acoustic_reasons
 from verify.config import VerifyConfig
 from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
@@ -247,7 +246,7 @@ def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None,
     when the llm check runs, and closed at the end).
     """
     out = Path(out)
-    manifests = resolve_inputs(inputs, out)  # annotate's: files or data directories, names unique
+    manifests = resolve_inputs(inputs, out)  # files or data directories, names unique
     if "llm" in cfg.checks:
         load_prompt(cfg.llm.prompt)  # a bad prompt file stops the run before any work
     engine_id = ([getattr(engine, "name", None), getattr(engine, "model", None)] if engine is not None

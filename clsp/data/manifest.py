@@ -23,7 +23,7 @@ from lhotse import CutSet
 from lhotse.cut import Cut
 
 from clsp.data.captions import get_captions
-from clsp.errors import ManifestError
+from clsp.errors import ClspError, ManifestError
 
 STYLE_FIELDS: tuple[str, ...] = (
     "gender",
@@ -69,6 +69,32 @@ def write_cuts(cuts: Iterable[Cut], path: str | Path) -> Path:
     (cuts if isinstance(cuts, CutSet) else CutSet.from_cuts(cuts)).to_file(tmp)
     tmp.replace(p)
     return p
+
+
+def resolve_inputs(inputs: Iterable[Path], out: Path) -> list[Path]:
+    """Manifests named by ``inputs`` (files, or data directories holding ``cuts_*.jsonl.gz``) for a stage that
+    writes one manifest of the same file name per input into ``out`` (annotate, verify): names must be unique
+    and no input may lie in ``out``."""
+    manifests: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            found = sorted(p.glob("cuts_*.jsonl.gz"))
+            if not found:
+                raise ManifestError(f"{p}: no cuts_*.jsonl.gz manifest in this directory")
+            manifests.extend(found)
+        elif p.is_file():
+            if not p.name.endswith((".jsonl.gz", ".jsonl")):
+                raise ManifestError(f"{p}: expected a .jsonl.gz lhotse CutSet manifest or a data directory")
+            manifests.append(p)
+        else:
+            raise ManifestError(f"{p}: input not found")
+    twice = [n for n, k in Counter(m.name for m in manifests).items() if k > 1]
+    if twice:
+        raise ClspError(f"two inputs share the file name {twice[0]!r}: their outputs would collide in {out}")
+    for m in manifests:
+        if m.resolve().parent == Path(out).resolve():
+            raise ClspError(f"{m}: the input lies in the output directory; choose another --output")
+    return manifests
 
 
 def iter_raw(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
