@@ -12,17 +12,8 @@ from clsp.errors import ClspError
 from clsp.model import CLSPModel, HFAudioConfig, ModelConfig, SpeechEncoderConfig, TextEncoderConfig, ZipformerConfig
 from clsp.model.checkpoints import load_spear_checkpoint, map_recipe_state_dict
 from clsp.model.speech import HFAudioEncoder, ZipformerSpeechEncoder
+from conftest import TINY_ZIPFORMER
 
-TINY_ZIPFORMER = ZipformerConfig(
-    downsampling_factor=[2, 4], num_encoder_layers=[1, 1], encoder_dim=[48, 64], feedforward_dim=[96, 128],
-    encoder_unmasked_dim=[32, 48], num_heads=[2, 2], cnn_module_kernel=[15, 15], embed_channels=[2, 4, 8],
-)
-
-
-@pytest.fixture(scope="module")
-def model():
-    torch.manual_seed(0)
-    return CLSPModel(ModelConfig(speech=SpeechEncoderConfig(zipformer=TINY_ZIPFORMER))).eval()
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from clsp.audio import AudioItem, load_audio
 from clsp.config import from_dict, to_dict
 from clsp.errors import ClspError
 from clsp.model.config import ModelConfig
-from clsp.model.features import speech_inputs
 from clsp.model.speech import build_speech_encoder
 from clsp.model.text import TextEncoder
 
@@ -105,8 +104,8 @@ class CLSPModel(nn.Module):
         return self.logit_scale.device
 
     def speech_inputs(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        enc = self.speech_encoder
-        return speech_inputs(waves, enc.input_kind, getattr(enc, "num_mel_bins", 128))
+        """16 kHz waves → the speech encoder's inputs (see :class:`clsp.model.features.InputSpec`)."""
+        return self.speech_encoder.input_spec(waves)
 
     @torch.no_grad()
     def encode_audio(self, items: list[AudioItem], batch_size: int = 16) -> torch.Tensor:

@@ -11,11 +11,14 @@ from typing import Any, Literal
 class ZipformerConfig:
     """Zipformer2 (icefall, PyPI ``zipformer``) on lhotse fbank. Per-stack values are lists.
 
-    Frame rates: fbank 100 Hz → Conv2dSubsampling 50 Hz → output downsampling ×2 → 25 Hz.
+    Frame rates (default 10 ms frames): fbank 100 Hz → Conv2dSubsampling 50 Hz → output downsampling ×2 → 25 Hz.
     Defaults are SPEAR-XLarge (the CLSP paper's speech encoder, ~597M parameters).
     """
 
     num_mel_bins: int = 128
+    # fbank frame shift in seconds (10 ms = 100 Hz, as SPEAR). A tiny CPU model can take 20 ms frames:
+    # every layer then runs over half as many frames.
+    frame_shift: float = 0.01
     downsampling_factor: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 4, 2, 1])
     num_encoder_layers: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 1, 1, 1])
     encoder_dim: list[int] = field(default_factory=lambda: [1280] * 7)
@@ -40,6 +43,8 @@ class ZipformerConfig:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"key '{name}' needs {n} values (one per stack), "
                                  f"got {len(getattr(self, name))}")
+        if not 0 < self.frame_shift <= 0.025:
+            raise ValueError(f"key 'frame_shift' must be in (0, 0.025] seconds (the window is 25 ms), got {self.frame_shift}")
         if len(self.embed_channels) != 3:
             raise ValueError("key 'embed_channels' needs 3 values (layer1, layer2, layer3)")
         if any(u > d for u, d in zip(self.encoder_unmasked_dim, self.encoder_dim)):

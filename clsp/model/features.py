@@ -1,10 +1,12 @@
-"""Model inputs from 16 kHz waveforms: lhotse 128-bin fbank (100 Hz) or padded waveforms.
+"""Model inputs from 16 kHz waveforms: lhotse log-mel fbank frames or padded waveforms.
 
-The same function serves training batches and ``CLSPModel.encode_audio``, so both see identical features.
+Each speech encoder owns an :class:`InputSpec`; training batches and ``CLSPModel.encode_audio`` both call
+it, so both see identical features.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -15,9 +17,9 @@ SAMPLING_RATE = 16000
 
 
 @lru_cache(maxsize=4)
-def fbank_extractor(num_mel_bins: int) -> Fbank:
+def fbank_extractor(num_mel_bins: int, frame_shift: float = 0.01) -> Fbank:
     # lhotse defaults as in the recipe: 25 ms window, 10 ms shift, povey window, 20-7600 Hz, no dither.
-    return Fbank(FbankConfig(num_mel_bins=num_mel_bins))
+    return Fbank(FbankConfig(num_mel_bins=num_mel_bins, frame_shift=frame_shift))
 
 
 def pad_stack(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,11 +31,24 @@ def pad_stack(items: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, lengths
 
 
-def speech_inputs(waves: list[np.ndarray], input_kind: str, num_mel_bins: int = 128) -> tuple[torch.Tensor,
-                                                                                                 torch.Tensor]:
-    """16 kHz mono waves → (fbank (B, T, F), frames (B,)) or (waveforms (B, S), samples (B,))."""
-    if input_kind == "fbank":
-        extractor = fbank_extractor(num_mel_bins)
-        feats = [torch.from_numpy(np.asarray(extractor.extract(w, SAMPLING_RATE), dtype=np.float32)) for w in waves]
-        return pad_stack(feats)
-    return pad_stack([torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves])
+@dataclass(frozen=True)
+class InputSpec:
+    """What a speech encoder takes: ``kind`` ``"fbank"`` ((B, T, F) log-mel frames, one every ``frame_shift``
+    seconds, F = ``num_mel_bins``) or ``"waveform"`` ((B, S) samples at 16 kHz). Picklable (DataLoader workers)."""
+
+    kind: str
+    num_mel_bins: int = 128
+    frame_shift: float = 0.01  # seconds
+
+    def __call__(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """16 kHz mono waves → (inputs, lengths (B,) in frames or samples)."""
+        if self.kind == "fbank":
+            extractor = fbank_extractor(self.num_mel_bins, self.frame_shift)
+            return pad_stack([torch.from_numpy(np.asarray(extractor.extract(w, SAMPLING_RATE), dtype=np.float32))
+                              for w in waves])
+        return pad_stack([torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves])
+
+    def seconds(self, lengths: torch.Tensor) -> float:
+        """Total audio seconds of input lengths (frames or samples)."""
+        per_item = self.frame_shift if self.kind == "fbank" else 1 / SAMPLING_RATE
+        return float(lengths.sum()) * per_item

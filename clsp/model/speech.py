@@ -2,7 +2,8 @@
 
 Every backend is an ``nn.Module`` with
 
-- ``input_kind``: ``"fbank"`` (inputs (B, T, F) log-mel frames at 100 Hz) or ``"waveform"`` ((B, S) at 16 kHz);
+- ``input_spec``: an :class:`~clsp.model.features.InputSpec` turning 16 kHz waves into its inputs: ``"fbank"``
+  ((B, T, F) log-mel frames, 100 Hz by default) or ``"waveform"`` ((B, S) at 16 kHz);
 - ``output_dim``: D;
 - ``forward(inputs, lengths) -> (features (B, T', D), lengths (B,))`` with lengths in frames/samples.
 
@@ -20,6 +21,7 @@ from torch import nn
 
 from clsp.errors import ClspError
 from clsp.model.config import HFAudioConfig, SpeechEncoderConfig, ZipformerConfig
+from clsp.model.features import InputSpec
 
 # The zipformer package wraps its Swoosh activations in torch.compile unless this is "1" (read when a
 # module is built). Compiling costs ~25 s per shape on 2 cores and was no faster here; export
@@ -32,8 +34,6 @@ class ZipformerSpeechEncoder(nn.Module):
 
     Module names match the CLSP recipe (``encoder_embed``, ``encoder``) so SPEAR checkpoints load.
     """
-
-    input_kind = "fbank"
 
     def __init__(self, cfg: ZipformerConfig):
         super().__init__()
@@ -58,10 +58,11 @@ class ZipformerSpeechEncoder(nn.Module):
             pos_dim=cfg.pos_dim,
         )
         self.output_dim = max(cfg.encoder_dim)
-        self.num_mel_bins = cfg.num_mel_bins
+        self.input_spec = InputSpec("fbank", cfg.num_mel_bins, cfg.frame_shift)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in 25 Hz frames."""
+        """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames
+        (a quarter of the fbank frame rate: 25 Hz at the default 10 ms shift)."""
         from zipformer.utils import make_pad_mask
 
         x, x_lens = self.encoder_embed(inputs, lengths)
@@ -83,7 +84,7 @@ class HFAudioEncoder(nn.Module):
     log-mel features (computed here with its feature extractor) and only the encoder is kept.
     """
 
-    input_kind = "waveform"
+    input_spec = InputSpec("waveform")
 
     def __init__(self, cfg: HFAudioConfig, pretrained: bool = True):
         super().__init__()

@@ -17,7 +17,7 @@ from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler
 
 from clsp.data.captions import get_captions
-from clsp.model.features import speech_inputs
+from clsp.model.features import InputSpec
 from schedulers.tasks import TASK_FINE_FINE, TASK_GLOBAL_FINE
 
 
@@ -42,22 +42,21 @@ class DataConfig:
 class CaptionedAudioDataset(torch.utils.data.Dataset):
     """``__getitem__(cuts) -> dict``:
 
-    - ``inputs``: (B, T, F) fbank at 100 Hz or (B, S) waveforms at 16 kHz (per the speech encoder);
+    - ``inputs``: (B, T, F) fbank frames or (B, S) waveforms at 16 kHz (per the speech encoder);
     - ``lengths``: (B,) frames or samples;
     - ``cut_ids``: list of B ids;
     - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only).
     """
 
-    def __init__(self, input_kind: str, num_mel_bins: int, status: str, engines: list[str] | None):
-        self.input_kind = input_kind
-        self.num_mel_bins = num_mel_bins
+    def __init__(self, input_spec: InputSpec, status: str, engines: list[str] | None):
+        self.input_spec = input_spec
         self.status = status
         self.engines = engines
 
     def __getitem__(self, cuts: CutSet) -> dict:
         cuts = cuts.sort_by_duration(ascending=False)
         waves = [cut.resample(16000).load_audio()[0] for cut in cuts]
-        inputs, lengths = speech_inputs(waves, self.input_kind, self.num_mel_bins)
+        inputs, lengths = self.input_spec(waves)
         captions = []
         for cut in cuts:
             caps = get_captions(cut, status=self.status, engine=self.engines)

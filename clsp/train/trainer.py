@@ -140,9 +140,8 @@ class Trainer:
     def _setup_data(self, data_dir: Path) -> None:
         cuts = read_cuts(find_split_manifest(data_dir, "train"))
         self.sampler = make_sampler(cuts, self.cfg.data, self.cfg.seed, self.rank, self.world_size)
-        enc = self.model.speech_encoder
-        self.dataset = CaptionedAudioDataset(enc.input_kind, getattr(enc, "num_mel_bins", 128),
-                                             self.cfg.data.caption_status, self.cfg.data.caption_engines)
+        self.dataset = CaptionedAudioDataset(self.model.speech_encoder.input_spec, self.cfg.data.caption_status,
+                                             self.cfg.data.caption_engines)
 
     def _loader(self) -> iter:
         self.sampler.set_epoch(self.epoch)
@@ -242,7 +241,7 @@ class Trainer:
             loss = self.loss_fn(*args)["loss"]
         (loss * backward_scale(self.world_size)).backward()
         return {"loss": float(loss.detach()), "task": task, "clips": b,
-                "audio_seconds": float(batch["lengths"].sum()) / (100.0 if batch["inputs"].dim() == 3 else 16000.0)}
+                "audio_seconds": self.dataset.input_spec.seconds(batch["lengths"])}
 
     # ---- the loop ---------------------------------------------------------------------------------
     def fit(self) -> Path:
