@@ -1,4 +1,6 @@
-"""Shared fixtures: a small synthetic corpus, made once per test session with real espeak-ng audio."""
+"""Shared fixtures: a small synthetic corpus (real espeak-ng audio, made once per session), a tiny random
+CLSP model (real Zipformer2 + MiniLM at small sizes), tiny vLLM/transformers checkpoints, and no network
+for the Hugging Face libraries."""
 
 from __future__ import annotations
 
@@ -6,9 +8,43 @@ from pathlib import Path
 
 import pytest
 
+from clsp.model import CLSPModel, ModelConfig, SpeechEncoderConfig, ZipformerConfig
 from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
 SMALL = dict(num_clips=60, seed=7, dev_fraction=0.2, test_fraction=0.2)
+TINY_ZIPFORMER = ZipformerConfig(
+    downsampling_factor=[2, 4], num_encoder_layers=[1, 1], encoder_dim=[48, 64], feedforward_dim=[96, 128],
+    encoder_unmasked_dim=[32, 48], num_heads=[2, 2], cnn_module_kernel=[15, 15], embed_channels=[2, 4, 8],
+)
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_EVALUATE_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def tiny_model(seed: int = 0) -> CLSPModel:
+    """A random-weight CLSP model with the tiny Zipformer2 and the offline MiniLM text encoder, in eval mode."""
+    import torch
+
+    torch.manual_seed(seed)
+    return CLSPModel(ModelConfig(speech=SpeechEncoderConfig(zipformer=TINY_ZIPFORMER))).eval()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def offline_hf():
+    """Every test runs with the Hugging Face libraries offline (as on this machine and in CI)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for var in OFFLINE_VARS:
+            mp.setenv(var, "1")
+        yield
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """:func:`tiny_model` exported once per session with ``save_pretrained``."""
+    return tiny_model().save_pretrained(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="module")
+def model(model_dir) -> CLSPModel:
+    return CLSPModel.from_pretrained(model_dir)
 
 
 @pytest.fixture(scope="session")

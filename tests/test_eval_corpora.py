@@ -12,7 +12,6 @@ from clsp.data.captions import get_captions
 from clsp.data.manifest import load_checked
 from clsp.errors import ClspError
 from eval.corpora import prepare_caption_dataset, prepare_cremad, prepare_iemocap, prepare_ravdess
-from eval.testing import offline_hf  # noqa: F401 (pytest fixture)
 
 
 @pytest.fixture(scope="module")

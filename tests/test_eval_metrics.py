@@ -14,7 +14,6 @@ from eval.report import markdown_table, write_run
 from eval.retrieval import bidirectional_retrieval, ranked_lists, retrieval_metrics, target_ranks
 from eval.topk import topk_inner_product
 from eval.zeroshot import class_scores, plot_confusion, zero_shot_predict
-from eval.testing import offline_hf  # noqa: F401 (pytest fixture)
 
 
 @pytest.mark.parametrize("name", METRIC_NAMES)

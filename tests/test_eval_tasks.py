@@ -15,7 +15,6 @@ from clsp.data.manifest import read_cuts, split_manifest_path
 from clsp.errors import ClspError
 from eval.similarity import read_pairs, style_similarity
 from eval.tasks import audio_paths, caption_retrieval, pick_caption, zero_shot
-from eval.testing import model, model_dir, offline_hf  # noqa: F401 (pytest fixtures)
 
 
 @pytest.fixture(scope="module")

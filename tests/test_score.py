@@ -11,7 +11,6 @@ from clsp.cli import main
 from clsp.errors import ClspError
 from eval.embed import LONG_LIST, progress_bar
 from eval.scoring import classify, score
-from eval.testing import model, model_dir, offline_hf  # noqa: F401 (pytest fixtures)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from clsp.data.manifest import read_cuts, split_manifest_path, write_cuts
 from clsp.errors import ClspError
 from eval.embed import embed_audio
 from eval.search import SearchIndex, build_index, query_index
-from eval.testing import model, model_dir, offline_hf  # noqa: F401 (pytest fixtures)
 
 
 @pytest.fixture(scope="module")
