@@ -55,7 +55,8 @@ class FrozenTextCache:
 
     @torch.no_grad()
     def __call__(self, texts: list[str]) -> torch.Tensor:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        # by length, so each chunk pads little (long fine captions next to long ones)
+        todo = sorted(dict.fromkeys(t for t in texts if t not in self.cache), key=len)
         if todo:
             was_training = self.encoder.training
             self.encoder.eval()
