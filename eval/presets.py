@@ -44,7 +44,19 @@ def template_prompts(labels: list[str], template: str) -> dict[str, tuple[str, .
     return {lab: (template.format(lab),) for lab in labels}
 
 
+# The synthetic corpus (`clsp synth`): its labels are known, so these probe what a style model learned.
+SYNTH_PROMPTS: dict[str, ZeroShotTask] = {
+    "synth_gender": ZeroShotTask("gender", dict(GENDER_PROMPTS)),
+    "synth_rate": ZeroShotTask("speaking_rate", {"slow": ("A speaker talking slowly.",),
+                                                 "fast": ("A speaker talking fast.",)}),
+    "synth_pitch": ZeroShotTask("pitch", {"low": ("A speaker with a low pitch.",),
+                                          "high": ("A speaker with a high pitch.",)}),
+    "synth_loudness": ZeroShotTask("loudness", {"soft": ("A speaker talking softly.",),
+                                                "loud": ("A speaker talking loudly.",)}),
+}
+
 PRESETS: dict[str, ZeroShotTask] = {
+    **SYNTH_PROMPTS,
     "iemocap_emotion": ZeroShotTask("emotion", emotion_prompts(
         ["neutral", "happy", "sad", "angry"], {"happy": ("A speaker in a excited tone.",)})),
     "ravdess_emotion": ZeroShotTask("emotion", emotion_prompts(
