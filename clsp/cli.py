@@ -139,8 +139,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo on the embedded synthetic corpus",
-                       description="Runs every stage that exists so far, on the synthetic corpus, under --out.")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+                       description="synthesise -> annotate (acoustic engine) -> verify -> train stage 1 and 2 -> "
+                       "evaluate on unseen voices -> OUT/report.md. Finished stages are reused on a rerun.")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     p.set_defaults(handler=_run_demo)
 
 
