@@ -12,6 +12,7 @@ run is deterministic (the LLM requests carry fixed seeds).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
@@ -210,8 +211,10 @@ def _progress(items: Any, enabled: bool, desc: str, total: int) -> Any:
 
 
 def _file_sha256(path: Path) -> str:
+    """sha256 of the manifest's content (decompressed: a gzip header's timestamp must not count, so a
+    manifest rewritten with the same cuts, e.g. by an annotate rerun, still matches)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
