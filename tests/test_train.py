@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path, write_cuts
 from clsp.data.captions import filter_captions
+from clsp.errors import ClspError
 from clsp.model import CLSPModel
 from clsp.train.checkpoint import list_checkpoints
 from clsp.train.config import TrainConfig
@@ -92,3 +94,10 @@ def test_torchrun_ddp_on_gloo(small_corpus, tmp_path):
     summary = json.loads((tmp_path / "ddp" / "train_summary.json").read_text())
     assert summary["steps"] == 3
     assert CLSPModel.from_pretrained(tmp_path / "ddp" / "model").encode_text(["a"]).shape == (1, 512)
+
+
+def test_a_corpus_too_small_for_one_batch_stops_with_a_clear_error(small_corpus, tmp_path):
+    # drop-last max-duration batches that never fill would make every epoch empty: an endless loop
+    cfg = config("demo-stage1.yaml", "max_steps=2", "data.max_duration=100000")
+    with pytest.raises(ClspError, match=r"cuts_train\.jsonl\.gz: an epoch gave no batch .*data\.max_duration=100000"):
+        train(cfg, small_corpus, tmp_path / "run", progress=False)

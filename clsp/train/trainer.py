@@ -139,7 +139,8 @@ class Trainer:
         return SigmoidLoss(num_positives=self.cfg.captions_per_clip, rank=r, world_size=w)
 
     def _setup_data(self, data_dir: Path) -> None:
-        cuts = read_cuts(find_split_manifest(data_dir, "train"))
+        self.train_manifest = find_split_manifest(data_dir, "train")
+        cuts = read_cuts(self.train_manifest)
         self.sampler = make_sampler(cuts, self.cfg.data, self.cfg.seed, self.rank, self.world_size)
         self.dataset = CaptionedAudioDataset(self.model.speech_encoder.input_spec, self.cfg.data.caption_status,
                                              self.cfg.data.caption_engines)
@@ -208,6 +209,12 @@ class Trainer:
                 self.batch_in_epoch += 1
                 return batch
             except StopIteration:
+                if self.batch_in_epoch == 0:  # a whole epoch without one batch: it would loop forever
+                    d = self.cfg.data
+                    raise ClspError(
+                        f"{self.train_manifest}: an epoch gave no batch (drop-last max-duration batches): the "
+                        f"clips do not fill one batch of data.max_duration={d.max_duration} s in any of "
+                        f"data.num_buckets={d.num_buckets} buckets; lower them or use more data") from None
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
                 self._iter = self._loader()
 
