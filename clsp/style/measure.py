@@ -197,8 +197,10 @@ def level_of(attribute: str, value: float | None, quality: str, cfg: MeasureConf
 
 
 def measure_style(audio: np.ndarray, sampling_rate: int, transcript: str | None = None,
-                  config: MeasureConfig | None = None) -> MeasuredStyle:
-    """Measure ``audio`` (S,) float mono at ``sampling_rate`` Hz; ``transcript`` (optional) sharpens the rate.
+                  config: MeasureConfig | None = None, gender: str | None = None) -> MeasuredStyle:
+    """Measure ``audio`` (S,) float mono at ``sampling_rate`` Hz; ``transcript`` (optional) sharpens the rate;
+    ``gender`` ("male" / "female"), when the speaker's gender is known (a corpus voice, a manifest's
+    supervision), replaces the measured decision, so pitch is judged against the right norm.
 
     Raises :class:`ClspError` for audio that cannot be measured (empty, NaN, shorter than 0.1 s, silent)."""
     cfg = config or MeasureConfig()
@@ -239,7 +241,9 @@ def measure_style(audio: np.ndarray, sampling_rate: int, transcript: str | None 
         score = (f3 - (cfg.f3_split_whisper_hz if quality == "whisper" else cfg.f3_split_hz)) / cfg.f3_scale_hz
     else:
         score = math.log2(np.median(f0[voiced]) / cfg.gender_f0_split_hz) if voiced.sum() >= 5 else 0.0
-    gender = "female" if score > 0 else "male"
+    if gender is not None and gender not in ("male", "female"):
+        raise ClspError(f"gender must be 'male' or 'female', got {gender!r}")
+    gender = gender or ("female" if score > 0 else "male")
 
     nuclei = syllable_nuclei(frame_db, bounds, cfg.nucleus_smooth_s, cfg.nucleus_dip_db)
     syllables, rate_source = chunk_syllables(bounds, pauses, nuclei, transcript, cfg.nuclei_scale)
