@@ -159,13 +159,23 @@ class CLSPModel(nn.Module):
         return out
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> CLSPModel:
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
+                        trust_remote_code: bool = False) -> CLSPModel:
+        """Load an exported model. Code shipped inside the folder (transformers' ``trust_remote_code``) runs
+        only when the caller passes ``trust_remote_code=True`` (``--trust-remote-code``): the folder's own
+        ``config.json`` asking for it is an error otherwise, never a permission."""
         from safetensors.torch import load_file
 
         d = Path(directory)
         if not (d / CONFIG_FILE).is_file() or not (d / WEIGHTS_FILE).is_file():
             raise ClspError(f"{d}: not an exported CLSP model (expected {CONFIG_FILE} and {WEIGHTS_FILE})")
         raw = json.loads((d / CONFIG_FILE).read_text())
+        parts = [raw["text"]] + ([raw["speech"]["hf"]] if raw["speech"]["backend"] == "hf" else [])
+        if any(part.get("trust_remote_code") for part in parts) and not trust_remote_code:
+            raise ClspError(f"{d / CONFIG_FILE}: the model asks to run code shipped in its folder (trust_remote_code);"
+                            " a model folder cannot allow that itself: pass --trust-remote-code if you trust it")
+        for part in parts:
+            part["trust_remote_code"] = bool(part.get("trust_remote_code")) and trust_remote_code
         raw["text"]["name_or_path"] = str(d / raw["text"]["name_or_path"])
         if raw["speech"]["backend"] == "hf":
             raw["speech"]["hf"]["name_or_path"] = str(d / raw["speech"]["hf"]["name_or_path"])
@@ -176,5 +186,9 @@ class CLSPModel(nn.Module):
         if missing or unexpected:
             raise ClspError(f"{d / WEIGHTS_FILE}: weights do not match the config ({len(missing)} missing, e.g. "
                             f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]})")
+        bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise ClspError(f"{d / WEIGHTS_FILE}: {len(bad)} tensors hold NaN or inf (e.g. {bad[0]}): the model "
+                            "was damaged in training and gives no usable scores")
         model.eval()
         return model

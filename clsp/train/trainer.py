@@ -27,6 +27,7 @@ from clsp.data.manifest import find_split_manifest, read_cuts
 from clsp.errors import ClspError
 from clsp.losses import InfoNCELoss, MultiPositiveInfoNCELoss, SigmoidLoss, backward_scale
 from clsp.model import CLSPModel
+from clsp.model.checkpoints import load_torch_file
 from clsp.model.speech import set_batch_count
 from clsp.train import checkpoint as ckpt
 from clsp.train.config import TrainConfig
@@ -184,7 +185,7 @@ class Trainer:
         path = ckpt.latest_checkpoint(self.out / "checkpoints")
         if path is None:
             return
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_torch_file(path)  # weights_only: a crafted checkpoint cannot run code
         if state["config"]["stage"] != self.cfg.stage:
             raise ClspError(f"{path}: checkpoint is from stage {state['config']['stage']}, config is stage "
                             f"{self.cfg.stage}; use a new --out directory")
