@@ -15,7 +15,6 @@ recognises every (cut, kind, seed) already written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from lhotse.cut import Cut
 from lhotse.serialization import deserialize_item
 
 from clsp.data.captions import CAPTIONS_FIELD, add_captions, get_captions
+from clsp.data.manifest import id_hash, write_cuts
 from clsp.errors import ManifestError
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ def new_run_id() -> str:
     """Sortable by start time: ``20260101T120000.123456-<pid>``."""
     t = time.time()
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}-{os.getpid()}"
-
-
-def id_hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 class ShardWriter:
@@ -172,17 +168,15 @@ class ShardIndex:
 
 
 def write_manifest_stream(cuts: Iterator[Cut], path: Path) -> tuple[int, float]:
-    """Write cuts one by one to a ``.jsonl(.gz)`` manifest, atomically (temp file renamed into place).
+    """Write cuts one by one to a ``.jsonl(.gz)`` manifest, atomically (:func:`clsp.data.manifest.write_cuts`).
     Returns (number of cuts, total seconds)."""
-    from lhotse.serialization import SequentialJsonlWriter
+    totals = [0, 0.0]
 
-    suffix = ".jsonl.gz" if path.name.endswith(".gz") else ".jsonl"
-    tmp = path.with_name(path.name + ".tmp" + suffix)
-    n, seconds = 0, 0.0
-    with SequentialJsonlWriter(tmp, overwrite=True) as writer:
+    def counted() -> Iterator[Cut]:
         for cut in cuts:
-            writer.write(cut)
-            n += 1
-            seconds += cut.duration
-    tmp.replace(path)
-    return n, seconds
+            totals[0] += 1
+            totals[1] += cut.duration
+            yield cut
+
+    write_cuts(counted(), path)
+    return totals[0], totals[1]

@@ -1,5 +1,15 @@
 """User-facing errors. The CLI prints them as one line and exits with status 2."""
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: object, max_chars: int = 300) -> str:
+    """Control characters and whitespace runs made single spaces, cut to ``max_chars`` (with '...')."""
+    flat = " ".join(_CONTROL.sub(" ", str(text)).split())
+    return flat if len(flat) <= max_chars else flat[: max_chars - 3] + "..."
+
 
 class ClspError(Exception):
     """An error caused by the user's input (config, manifest, audio, arguments)."""

@@ -50,9 +50,10 @@ def similarity_markdown(result: dict, title: str) -> str:
 
 def write_run(out_dir: str | Path, name: str, result: dict, markdown: str) -> tuple[Path, Path]:
     """Write ``OUT/<name>.json`` and ``OUT/<name>.md``; returns both paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    from clsp.outputs import atomic_write_text, output_dir
+
+    out = output_dir(out_dir, "--out")
     js, md = out / f"{name}.json", out / f"{name}.md"
-    js.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    md.write_text(markdown)
+    atomic_write_text(js, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(md, markdown)
     return js, md

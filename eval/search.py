@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ import numpy as np
 import torch
 
 from clsp.data.manifest import read_cuts
-from clsp.errors import ClspError
+from clsp.data.rejects import RejectLog, read_complete_lines
+from clsp.errors import ClspError, one_line
+from clsp.outputs import OutputLock, atomic_path, atomic_write_text, output_dir
 from eval.embed import embed_audio, progress_bar
 from eval.topk import topk_inner_product
 
@@ -36,25 +39,16 @@ FORMAT = "clsp-search-index"
 VERSION = 1
 HEADER, CUTS, EMBEDDINGS, ROWS, REJECTS = "index.json", "cuts.jsonl.gz", "embeddings.npy", "rows.json", "rejects.jsonl"
 PARTIAL_CUTS, PARTIAL_EMBEDDINGS = "cuts.partial.jsonl", "embeddings.partial.npy"
+
+
 def _write_header(index_dir: Path, header: dict[str, Any]) -> None:
-    tmp = index_dir / (HEADER + ".tmp")
-    tmp.write_text(json.dumps(header, indent=2) + "\n")
-    tmp.replace(index_dir / HEADER)
+    atomic_write_text(index_dir / HEADER, json.dumps(header, indent=2) + "\n")
 
 
 def _read_partial_cuts(path: Path) -> list[dict[str, Any]]:
     """Complete lines of the partial manifest (a line cut short by a crash is dropped, the file repaired)."""
-    if not path.is_file():
-        return []
-    good, lines = [], path.read_text().splitlines(keepends=True)
-    for line in lines:
-        if not line.endswith("\n"):
-            break
-        try:
-            good.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    if len(good) != len(lines):
+    good = read_complete_lines(path)
+    if path.is_file() and len(good) != len(path.read_text().splitlines()):
         path.write_text("".join(json.dumps(d) + "\n" for d in good))
     return good
 
@@ -64,10 +58,16 @@ def build_index(model, manifest: str | Path, index_dir: str | Path, model_dir: s
     """Embed every cut of ``manifest`` and store the index in ``index_dir``; returns the header.
 
     Cuts whose audio cannot be read are left out and listed in ``rejects.jsonl``. A finished index is
-    kept unless ``overwrite``; an unfinished one for the same manifest and model is continued.
+    kept unless ``overwrite``; an unfinished one for the same manifest and model is continued (also one
+    killed while it was being finished: see :func:`_finish`). One build at a time per folder.
     """
-    out = Path(index_dir)
-    manifest = Path(manifest).resolve()
+    out = output_dir(index_dir, "--out")
+    with OutputLock(out, "search build"):
+        return _build(model, Path(manifest).resolve(), out, model_dir, batch_size, progress, overwrite)
+
+
+def _build(model, manifest: Path, out: Path, model_dir, batch_size: int, progress: bool | None,
+           overwrite: bool) -> dict[str, Any]:
     header_path = out / HEADER
     count = sum(1 for _ in read_cuts(manifest))
     if count == 0:
@@ -76,29 +76,34 @@ def build_index(model, manifest: str | Path, index_dir: str | Path, model_dir: s
               "dtype": "float32", "metric": "inner product of unit vectors (cosine)",
               "model": str(Path(model_dir).resolve()) if model_dir else None, "manifest": str(manifest),
               "manifest_cuts": count, "complete": False}
-    if header_path.is_file():
-        old = json.loads(header_path.read_text())
+    if header_path.is_file() and not overwrite:
+        old = _read_header(out)
         same = all(old.get(k) == header[k] for k in ("model", "manifest", "manifest_cuts", "dim"))
-        if old.get("complete") and not overwrite:
+        if old.get("complete"):
             if same:
+                _remove(out, PARTIAL_CUTS, PARTIAL_EMBEDDINGS)  # left by a build killed after it was complete
                 return {**old, "reused": True}
             raise ClspError(f"{out}: holds an index of another manifest or model (use --overwrite to replace it)")
-        if overwrite or not same:
-            for name in (HEADER, CUTS, EMBEDDINGS, ROWS, REJECTS, PARTIAL_CUTS, PARTIAL_EMBEDDINGS):
-                (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+        overwrite = not same
+    if overwrite:
+        _remove(out, HEADER, CUTS, EMBEDDINGS, ROWS, REJECTS, PARTIAL_CUTS, PARTIAL_EMBEDDINGS)
     _write_header(out, header)
-    done_cuts = _read_partial_cuts(out / PARTIAL_CUTS)
-    rejects = [json.loads(line) for line in (out / REJECTS).read_text().splitlines()] if (out / REJECTS).is_file() else []
-    done = {d["id"] for d in done_cuts} | {r["cut_id"] for r in rejects}
     emb_path = out / PARTIAL_EMBEDDINGS
+    if not emb_path.is_file() and (out / EMBEDDINGS).is_file() and (out / PARTIAL_CUTS).is_file():
+        os.replace(out / EMBEDDINGS, emb_path)  # killed inside _finish after the rename: undo it
+    done_cuts = _read_partial_cuts(out / PARTIAL_CUTS)
+    if done_cuts and not emb_path.is_file():  # rows without their vectors: never index zeros, start again
+        _remove(out, PARTIAL_CUTS, REJECTS)
+        done_cuts = []
+    rejects = read_complete_lines(out / REJECTS)
+    done = {d["id"] for d in done_cuts} | {r["cut_id"] for r in rejects}
     if emb_path.is_file() and done_cuts:
         emb = np.load(emb_path, mmap_mode="r+")
     else:
         emb = np.lib.format.open_memmap(emb_path, mode="w+", dtype=np.float32, shape=(count, header["dim"]))
     row = len(done_cuts)
     started = time.time()
-    with open(out / PARTIAL_CUTS, "a") as cut_file, open(out / REJECTS, "a") as reject_file, \
+    with open(out / PARTIAL_CUTS, "a") as cut_file, RejectLog(out / REJECTS, mode="a") as reject_log, \
             progress_bar(count, progress, "indexing") as bar:
         bar.update(len(done))
         batch: list = []
@@ -107,57 +112,76 @@ def build_index(model, manifest: str | Path, index_dir: str | Path, model_dir: s
                 continue
             batch.append(cut)
             if len(batch) == batch_size:
-                row = _index_batch(model, batch, emb, row, cut_file, reject_file)
+                row = _index_batch(model, batch, emb, row, cut_file, reject_log, manifest.name)
                 bar.update(len(batch))
                 batch = []
         if batch:
-            row = _index_batch(model, batch, emb, row, cut_file, reject_file)
+            row = _index_batch(model, batch, emb, row, cut_file, reject_log, manifest.name)
             bar.update(len(batch))
-    return _finish(out, header, emb, row, time.time() - started)
+    full = emb.shape[0]
+    del emb
+    return _finish(out, header, full, row, time.time() - started)
 
 
-def _index_batch(model, batch: list, emb: np.ndarray, row: int, cut_file, reject_file) -> int:
+def _index_batch(model, batch: list, emb: np.ndarray, row: int, cut_file, reject_log: RejectLog,
+                 manifest_name: str) -> int:
     rejected: list[tuple[int, str]] = []
     vectors = embed_audio(model, batch, batch_size=len(batch), progress=False, rejects=rejected)
     bad = {i for i, _ in rejected}
     emb[row:row + len(vectors)] = vectors.numpy()
     emb.flush()  # embeddings first: a manifest line is only written for a row already on disk
     for i, reason in rejected:
-        reject_file.write(json.dumps({"cut_id": batch[i].id, "reason": reason}) + "\n")
+        reject_log.add(batch[i].id, "audio_error", reason, manifest=manifest_name)
     for i, cut in enumerate(batch):
         if i not in bad:
             cut_file.write(json.dumps(cut.to_dict(), ensure_ascii=False) + "\n")
     cut_file.flush()
-    reject_file.flush()
     return row + len(vectors)
 
 
-def _finish(out: Path, header: dict[str, Any], emb: np.ndarray, rows: int, seconds: float) -> dict[str, Any]:
+def _finish(out: Path, header: dict[str, Any], full: int, rows: int, seconds: float) -> dict[str, Any]:
+    """Turn the partial files into the index. Every step leaves a state the next build continues from:
+    the final files are written (each atomically) while the partial ones stay, the header says complete
+    only once all exist, and only then are the partial files removed. The one rename of the partial
+    embeddings (when no cut was rejected) is undone by the next build if it is killed before the header."""
     if rows == 0:
         raise ClspError(f"{out}: no cut could be embedded (see {out / REJECTS})")
-    if rows == emb.shape[0]:
-        del emb
-        (out / PARTIAL_EMBEDDINGS).replace(out / EMBEDDINGS)
-    else:  # some cuts were rejected: keep only the rows written
-        np.save(out / EMBEDDINGS, np.ascontiguousarray(emb[:rows]))
-        del emb
-        (out / PARTIAL_EMBEDDINGS).unlink()
     ids, audio = [], []
-    tmp = out / (CUTS + ".tmp")
-    with open(out / PARTIAL_CUTS) as src, gzip.open(tmp, "wt") as dst:  # stream: no cut objects in memory
-        for line in src:
-            cut = json.loads(line)
-            ids.append(cut["id"])
-            audio.append(((cut.get("recording") or {}).get("sources") or [{}])[0].get("source"))
-            dst.write(line)
-    tmp.replace(out / CUTS)
-    (out / ROWS).write_text(json.dumps({"ids": ids, "audio": audio}) + "\n")
-    (out / PARTIAL_CUTS).unlink()
-    if (out / REJECTS).is_file() and not (out / REJECTS).read_text():
-        (out / REJECTS).unlink()
+    with atomic_path(out / CUTS) as tmp:
+        with open(out / PARTIAL_CUTS) as src, gzip.open(tmp, "wt") as dst:  # stream: no cut objects in memory
+            for line in src:
+                cut = json.loads(line)
+                ids.append(cut["id"])
+                audio.append(((cut.get("recording") or {}).get("sources") or [{}])[0].get("source"))
+                dst.write(line)
+    atomic_write_text(out / ROWS, json.dumps({"ids": ids, "audio": audio}) + "\n")
+    if rows == full:
+        os.replace(out / PARTIAL_EMBEDDINGS, out / EMBEDDINGS)
+    else:  # some cuts were rejected: keep only the rows written
+        with atomic_path(out / EMBEDDINGS) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(np.load(out / PARTIAL_EMBEDDINGS, mmap_mode="r")[:rows]))
     header = {**header, "count": rows, "complete": True, "rejected": header["manifest_cuts"] - rows,
               "build_seconds": round(seconds, 2)}
     _write_header(out, header)
+    _remove(out, PARTIAL_CUTS, PARTIAL_EMBEDDINGS)
+    if (out / REJECTS).is_file() and not (out / REJECTS).read_text():
+        (out / REJECTS).unlink()
+    return header
+
+
+def _remove(out: Path, *names: str) -> None:
+    for name in names:
+        (out / name).unlink(missing_ok=True)
+
+
+def _read_header(index_dir: Path) -> dict[str, Any]:
+    try:
+        header = json.loads((index_dir / HEADER).read_text())
+    except (OSError, ValueError) as e:
+        raise ClspError(f"{index_dir / HEADER}: the index header is damaged ({type(e).__name__}: {e}); "
+                        "rebuild the index with `clsp search build --overwrite`") from None
+    if not isinstance(header, dict):
+        raise ClspError(f"{index_dir / HEADER}: the index header is damaged (not a JSON object)")
     return header
 
 
@@ -177,20 +201,27 @@ class SearchIndex:
         p = Path(index_dir)
         if not (p / HEADER).is_file():
             raise ClspError(f"{p}: not a search index (no {HEADER}; make one with `clsp search build`)")
-        header = json.loads((p / HEADER).read_text())
+        header = _read_header(p)
         if header.get("format") != FORMAT or header.get("version") != VERSION:
             raise ClspError(f"{p / HEADER}: not a {FORMAT} v{VERSION} header")
         if not header.get("complete"):
             raise ClspError(f"{p}: the index build did not finish (run `clsp search build` again to continue)")
-        matrix = np.load(p / EMBEDDINGS, mmap_mode="c")  # copy-on-write map: pages load on first use
-        if matrix.shape != (header["count"], header["dim"]):
-            raise ClspError(f"{p / EMBEDDINGS}: shape {matrix.shape} does not match the header "
-                            f"({header['count']}, {header['dim']})")
-        rows = json.loads((p / ROWS).read_text())
-        if len(rows["ids"]) != header["count"]:
-            raise ClspError(f"{p / ROWS}: {len(rows['ids'])} rows for {header['count']} embeddings")
+        try:
+            matrix = np.load(p / EMBEDDINGS, mmap_mode="c")  # copy-on-write map: pages load on first use
+            rows = json.loads((p / ROWS).read_text())
+            ids, audio = rows["ids"], rows["audio"]
+            shape_ok = matrix.shape == (header["count"], header["dim"]) and matrix.dtype == np.float32
+        except (OSError, ValueError, EOFError, KeyError, TypeError) as e:
+            raise ClspError(f"{p}: the index is damaged ({type(e).__name__}: {one_line(e, 200)}); rebuild it "
+                            "with `clsp search build --overwrite`") from None
+        if not shape_ok:
+            raise ClspError(f"{p / EMBEDDINGS}: shape {matrix.shape} ({matrix.dtype}) does not match the header "
+                            f"({header['count']}, {header['dim']}) float32; rebuild it with `clsp search build --overwrite`")
+        if not isinstance(ids, list) or len(ids) != header["count"] or len(audio) != len(ids):
+            raise ClspError(f"{p / ROWS}: does not list one row per embedding ({header['count']}); rebuild it "
+                            "with `clsp search build --overwrite`")
         embeddings = torch.from_numpy(matrix)
-        return cls(p, header, rows["ids"], rows["audio"], embeddings if device == "cpu" else embeddings.to(device))
+        return cls(p, header, ids, audio, embeddings if device == "cpu" else embeddings.to(device))
 
     def cuts(self):
         """The indexed cuts (a lazy lhotse CutSet, row order)."""

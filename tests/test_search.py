@@ -1,6 +1,7 @@
 """`search build|query`: index layout, exact results, resume after a crash, rejects, CLI."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -87,6 +88,72 @@ def test_a_crashed_build_resumes_where_it_stopped(model, model_dir, manifest, bu
     assert build_index(model, manifest, out, model_dir=model_dir)["reused"]
 
 
+class CrashOnRename:
+    """Fault injection: ``os.replace``/``os.unlink`` (every rename and removal of a build) raise on call
+    number ``crash_at``, as a kill at that point would stop the build."""
+
+    def __init__(self, crash_at: int):
+        self.crash_at, self.calls = crash_at, 0
+        self.replace, self.unlink = os.replace, os.unlink
+
+    def _step(self, real, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.crash_at:
+            raise KeyboardInterrupt(f"injected crash at file operation {self.calls}")
+        return real(*args, **kwargs)
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(os, "replace", lambda *a, **k: self._step(self.replace, *a, **k))
+        monkeypatch.setattr(os, "unlink", lambda *a, **k: self._step(self.unlink, *a, **k))
+
+
+@pytest.mark.parametrize("reject_one", [False, True], ids=["all-rows", "one-rejected"])
+def test_a_build_killed_anywhere_in_its_finish_resumes_to_the_right_index(model, model_dir, manifest, tmp_path,
+                                                                          monkeypatch, reject_one):
+    """Crash the build at every rename/removal in turn (the finish is a sequence of them), then build again:
+    the index must equal an uninterrupted build (never zeros, never a half-written file)."""
+    cuts = sorted(read_cuts(manifest), key=lambda c: c.duration)[:3]  # short clips: each build is quick
+    if reject_one:
+        src = cuts[1].recording.sources[0]
+        cuts[1] = fastcopy(cuts[1], recording=fastcopy(cuts[1].recording, sources=[fastcopy(src, source="/nope.wav")]))
+    source = write_cuts(cuts, tmp_path / "cuts_src.jsonl.gz")
+    clean = build_index(model, source, tmp_path / "clean", model_dir=model_dir, batch_size=3, progress=False)
+    expected = np.load(tmp_path / "clean" / "embeddings.npy")
+    crash_at, crashed = 1, True
+    while crashed:
+        out = tmp_path / f"crash{crash_at}"
+        fault = CrashOnRename(crash_at)
+        with monkeypatch.context() as m:
+            fault.install(m)
+            try:
+                build_index(model, source, out, model_dir=model_dir, batch_size=3, progress=False)
+                crashed = False
+            except KeyboardInterrupt:
+                pass
+        header = build_index(model, source, out, model_dir=model_dir, batch_size=3, progress=False)
+        assert header["complete"] and header["count"] == clean["count"], crash_at
+        assert np.array_equal(np.load(out / "embeddings.npy"), expected), f"crash at file operation {crash_at}"
+        index = SearchIndex.open(out)
+        assert index.ids == SearchIndex.open(tmp_path / "clean").ids
+        assert not [p.name for p in out.iterdir() if "partial" in p.name or p.name.endswith(".tmp")], crash_at
+        crash_at += 1
+    print(f"crash points tried: {crash_at - 1}")
+    assert crash_at > 6  # the finish window was crossed step by step
+
+
+def test_a_damaged_index_is_a_one_line_error(model_dir, built, tmp_path, capsys):
+    import shutil
+
+    for name, damage in [("embeddings.npy", b"\x93NUMPY garbage"), ("rows.json", b'{"ids": ['),
+                         ("index.json", b"{not json")]:
+        copy = tmp_path / name
+        shutil.copytree(built, copy)
+        (copy / name).write_bytes(damage)
+        assert main(["search", "query", "--index", str(copy), "--text", "x", "--model", str(model_dir)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("clsp: error:") and err.count("\n") == 1 and "damaged" in err, (name, err)
+
+
 def test_unreadable_clips_are_rejected_and_listed(model, manifest, tmp_path):
     cuts = list(read_cuts(manifest))[:4]
     src = cuts[1].recording.sources[0]
@@ -95,7 +162,8 @@ def test_unreadable_clips_are_rejected_and_listed(model, manifest, tmp_path):
     header = build_index(model, path, tmp_path / "index", batch_size=3, progress=False)
     assert header["count"] == 3 and header["rejected"] == 1
     (reject,) = [json.loads(x) for x in (tmp_path / "index" / "rejects.jsonl").read_text().splitlines()]
-    assert reject["cut_id"] == cuts[1].id and "cannot load audio" in reject["reason"]
+    assert reject["cut_id"] == cuts[1].id and "cannot load audio" in reject["message"]
+    assert reject["code"] == "audio_error" and reject["manifest"] == "cuts_x.jsonl.gz"
     index = SearchIndex.open(tmp_path / "index")
     assert index.ids == [cuts[0].id, cuts[2].id, cuts[3].id] and index.embeddings.shape == (3, 512)
     other = write_cuts(cuts[:2], tmp_path / "cuts_y.jsonl.gz")
