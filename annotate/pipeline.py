@@ -12,7 +12,6 @@ See :mod:`annotate.shards` for the resume and crash guarantees.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import threading
@@ -30,14 +29,17 @@ from tqdm import tqdm
 
 from annotate.audio_checks import AudioReject, load_checked_audio
 from annotate.config import AnnotateConfig
-from annotate.engines.base import Engine, GenerationRequest, GenerationResult
+from annotate.engines.base import Engine, GenerationRequest, GenerationResult, fail_fast, public_engine_config
 from annotate.prompts import PromptTemplate, load_prompt
 from annotate.rows import Row, RowPlan, clean_output, make_request
-from annotate.shards import ShardIndex, ShardWriter, id_hash, manifest_stem, new_run_id, write_manifest_stream
+from annotate.shards import ShardIndex, ShardWriter, manifest_stem, new_run_id, write_manifest_stream
 from annotate.vad import SileroSplitter
 from clsp.config import to_dict
 from clsp.data.captions import Caption, add_captions, get_captions, with_captions
-from clsp.data.manifest import read_cuts, resolve_inputs
+from clsp.data.manifest import count_cuts, id_hash, read_cuts, resolve_inputs
+from clsp.data.rejects import REJECTS_NAME, RejectLog
+from clsp.errors import ClspError
+from clsp.outputs import OutputLock, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -58,30 +60,6 @@ def first_time(seen: set[int], cut_id: str) -> bool:
         return False
     seen.add(h)
     return True
-
-
-def count_lines(path: Path) -> int:
-    with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as f:
-        return sum(1 for line in f if line.strip())
-
-
-class RejectLog:
-    """``rejects.jsonl`` of this run: one ``{"cut_id", "stage", "reason", ...}`` line per reject, flushed."""
-
-    def __init__(self, path: Path):
-        self._f = open(path, "w", encoding="utf-8")
-        self._lock = threading.Lock()
-        self.counts: Counter[str] = Counter()
-
-    def add(self, cut_id: str, stage: str, reason: str, **extra: Any) -> None:
-        code = reason.split(":", 1)[0]
-        with self._lock:
-            self._f.write(json.dumps({"cut_id": cut_id, "stage": stage, "reason": reason, **extra}) + "\n")
-            self._f.flush()
-            self.counts[f"{stage}:{code}"] += 1
-
-    def close(self) -> None:
-        self._f.close()
 
 
 @dataclass
@@ -153,12 +131,12 @@ class ManifestRun:
     def _plan(self, cut: Cut) -> _Job | None:
         self.stats.rows_planned += self.rows_per_cut
         if not first_time(self.seen, cut.id):
-            self._reject(cut.id, "input", AudioReject("duplicate_id", "the manifest repeats this cut id; "
+            self._reject(cut.id, AudioReject("duplicate_id", "the manifest repeats this cut id; "
                                                       "only its first occurrence is annotated"))
             return None
         if cut.duration > self.cfg.max_duration_s:
             if not self.cfg.vad.enabled:
-                self._reject(cut.id, "audio", AudioReject(
+                self._reject(cut.id, AudioReject(
                     "too_long", f"{cut.duration:.1f} s is over max_duration_s {self.cfg.max_duration_s:g} and vad is off"))
                 return None
             pieces = self.index.all_pieces(cut.id)
@@ -185,8 +163,8 @@ class ManifestRun:
             return AudioReject("no_speech", f"Silero VAD found no speech piece of at least {self.cfg.vad.min_piece_s:g} s")
         return [(p, a, self.pending_rows(p)) for p, a in pieces]
 
-    def _reject(self, cut_id: str, stage: str, err: AudioReject) -> None:
-        self.rejects.add(cut_id, stage, err.reason)
+    def _reject(self, cut_id: str, err: AudioReject) -> None:
+        self.rejects.add(cut_id, err.code, err.detail, manifest=self.manifest.name)
         self._progress(self.rows_per_cut)
 
     def requests(self, cuts: Iterable[Cut]) -> Iterator[GenerationRequest]:
@@ -207,7 +185,7 @@ class ManifestRun:
                 job, future = queue.popleft()
                 loaded = future.result()
                 if isinstance(loaded, AudioReject):
-                    self._reject(job.cut.id, "vad" if loaded.code == "no_speech" else "audio", loaded)
+                    self._reject(job.cut.id, loaded)
                     continue
                 if job.rows is None:  # VAD pieces: the cut's rows become rows per piece
                     self._progress(0, (len(loaded) - 1) * self.rows_per_cut)
@@ -252,7 +230,7 @@ class ManifestRun:
 
     def _failure(self, unit_id: str, row: Row, error: str) -> None:
         self.stats.failures += 1
-        self.rejects.add(unit_id, "engine", f"engine_failure: {error}", kind=row.kind, seed=row.seed,
+        self.rejects.add(unit_id, "engine_failure", error, manifest=self.manifest.name, kind=row.kind, seed=row.seed,
                          request_id=row.caption_id)
         if self.bar is not None:
             self.bar.set_postfix(failed=self.stats.failures, refresh=False)
@@ -273,12 +251,15 @@ class ManifestRun:
         self.writer.close()
 
     def run(self, engine: Engine, progress: bool) -> None:
-        total = count_lines(self.manifest) * self.rows_per_cut
+        total = count_cuts(self.manifest) * self.rows_per_cut
         with tqdm(total=total, desc=f"annotate {self.manifest.name}", unit="row", disable=not progress) as bar:
             self.bar = bar
             t0 = time.monotonic()
             try:
-                for result in engine.generate(self.requests(read_cuts(self.manifest))):
+                requests = self.requests(read_cuts(self.manifest, recording=False, unique_ids=False))
+                results = engine.generate(requests)
+                for result in fail_fast(results, self.cfg.engine_config.stop_after_failures,
+                                        f"annotate {self.manifest.name}"):
                     self.on_result(result)
             finally:
                 self.stats.engine_seconds += time.monotonic() - t0
@@ -292,7 +273,7 @@ class ManifestRun:
         index = self.index = ShardIndex.load(self.shard_dir)
         seen: set[int] = set()
         try:
-            for cut in read_cuts(self.manifest):
+            for cut in read_cuts(self.manifest, recording=False, unique_ids=False):
                 if not first_time(seen, cut.id):
                     continue
                 shard_cuts = index.cuts_of(cut.id)
@@ -314,32 +295,33 @@ def annotate(cfg: AnnotateConfig, inputs: list[Path], out: Path, engine: Engine 
     out = Path(out)
     manifests = resolve_inputs(inputs, out)
     template = load_prompt(cfg.prompt)
-    own_engine = engine is None
-    if engine is None:
-        from annotate.engines.registry import build_engine
+    with OutputLock(out, "annotate"):
+        own_engine = engine is None
+        if engine is None:
+            from annotate.engines.registry import build_engine
 
-        engine = build_engine(cfg.engine, cfg.engine_config)
-    try:
-        prompt_id, with_messages = prompt_for(engine, template, cfg.kinds)
-        plan = RowPlan(engine.name, engine.model, prompt_id, tuple(cfg.kinds), tuple(cfg.seeds))
-        out.mkdir(parents=True, exist_ok=True)
-        run_id = new_run_id()
-        stats = RunStats()
-        splitter = SileroSplitter(cfg.vad, cfg.max_duration_s)
-        rejects = RejectLog(out / "rejects.jsonl")
+            engine = build_engine(cfg.engine, cfg.engine_config)
         try:
-            for manifest in manifests:
-                job = ManifestRun(cfg, manifest, out, plan, template, with_messages, run_id, rejects, stats, splitter)
-                job.run(engine, progress)
-                n, seconds = write_manifest_stream(job.merged(), out / manifest.name)
-                stats.manifests[manifest.name] = {"input": str(manifest), "clips": n, "audio_hours": seconds / 3600}
+            prompt_id, with_messages = prompt_for(engine, template, cfg.kinds)
+            plan = RowPlan(engine.name, engine.model, prompt_id, tuple(cfg.kinds), tuple(cfg.seeds))
+            run_id = new_run_id()
+            stats = RunStats()
+            splitter = SileroSplitter(cfg.vad, cfg.max_duration_s)
+            with RejectLog(out / REJECTS_NAME) as rejects:
+                for manifest in manifests:
+                    job = ManifestRun(cfg, manifest, out, plan, template, with_messages, run_id, rejects, stats,
+                                      splitter)
+                    job.run(engine, progress)
+                    n, seconds = write_manifest_stream(job.merged(), out / manifest.name)
+                    stats.manifests[manifest.name] = {"input": str(manifest), "clips": n, "audio_hours": seconds / 3600}
         finally:
-            rejects.close()
-    finally:
-        if own_engine:
-            engine.close()
-    summary = _summary(cfg, plan, run_id, stats, rejects.counts, time.monotonic() - t0)
-    (out / "stats.json").write_text(json.dumps(summary, indent=2) + "\n")
+            if own_engine:
+                engine.close()
+        summary = _summary(cfg, plan, run_id, stats, rejects.counts, time.monotonic() - t0)
+        atomic_write_text(out / "stats.json", json.dumps(summary, indent=2) + "\n")
+    if stats.rows_requested and not stats.captions_written:
+        raise ClspError(f"annotate: every one of the {stats.rows_requested} requested rows failed (see "
+                        f"{out / REJECTS_NAME}); nothing was captioned")
     return summary
 
 
@@ -368,9 +350,7 @@ def _summary(cfg: AnnotateConfig, plan: RowPlan, run_id: str, s: RunStats, rejec
 
 
 def _public_config(cfg: AnnotateConfig) -> dict[str, Any]:
-    """The config as written to stats.json: extra HTTP header values (they may hold credentials) masked."""
+    """The config as written to stats.json: credentials in the engine settings masked."""
     out = to_dict(cfg)
-    headers = out["engine_config"]["engine_kwargs"].get("headers")
-    if isinstance(headers, dict):
-        out["engine_config"]["engine_kwargs"]["headers"] = {k: "***" for k in headers}
+    out["engine_config"] = public_engine_config(out["engine_config"])
     return out

@@ -12,6 +12,8 @@ from clsp.errors import ClspError
 
 def _model_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--model", type=Path, required=required, help="exported model folder (CLSPModel.from_pretrained)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow code shipped inside the model folder to run (never allowed by the folder itself)")
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default 16)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -110,10 +112,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 # ---- handlers ------------------------------------------------------------------------------------------
 
-def _load_model(path: Path):
+def _load_model(path: Path, args: argparse.Namespace):
     from clsp.model import CLSPModel
 
-    return CLSPModel.from_pretrained(path)
+    return CLSPModel.from_pretrained(path, trust_remote_code=args.trust_remote_code)
 
 
 def _progress(args: argparse.Namespace) -> bool | None:
@@ -121,12 +123,18 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _emit(result: dict, out: Path | None) -> None:
-    text = json.dumps(result, indent=2, ensure_ascii=False)
+    """The result as JSON on stdout or in ``out``. Non-finite numbers (not JSON) are an error, never printed."""
+    from clsp.outputs import atomic_write_text, output_file
+
+    try:
+        text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ClspError("the model gave non-finite similarities (NaN or inf): its weights are damaged; "
+                        "nothing was written") from None
     if out is None:
         print(text)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
+        atomic_write_text(output_file(out), text + "\n")
         print(f"wrote {out}", file=sys.stderr)
 
 
@@ -146,7 +154,7 @@ def _run_retrieval(args: argparse.Namespace) -> int:
     from eval.tasks import caption_retrieval
 
     cuts = list(read_cuts(args.manifest))
-    result = caption_retrieval(_load_model(args.model), cuts, args.kind, choice=args.caption,
+    result = caption_retrieval(_load_model(args.model, args), cuts, args.kind, choice=args.caption,
                                batch_size=args.batch_size, progress=_progress(args))
     result["manifest"] = str(args.manifest)
     return _finish_run(args, f"retrieval_{args.kind}", result,
@@ -174,7 +182,7 @@ def _run_zeroshot(args: argparse.Namespace) -> int:
         prompts = template_prompts(labels, args.template)
     else:
         raise ClspError("give --task PRESET or --label-field FIELD")
-    result = zero_shot(_load_model(args.model), cuts, field, list(prompts), list(prompts.values()),
+    result = zero_shot(_load_model(args.model, args), cuts, field, list(prompts), list(prompts.values()),
                        batch_size=args.batch_size, progress=_progress(args))
     if result["n"] == 0:
         raise ClspError(f"{args.manifest}: no cut has field '{field}' with one of {', '.join(prompts)}")
@@ -191,7 +199,7 @@ def _run_similarity(args: argparse.Namespace) -> int:
     from eval.similarity import read_pairs, style_similarity
 
     pairs = read_pairs(args.pairs)  # checked before the model loads: a bad CSV fails fast
-    result = style_similarity(_load_model(args.model), pairs, batch_size=args.batch_size, progress=_progress(args))
+    result = style_similarity(_load_model(args.model, args), pairs, batch_size=args.batch_size, progress=_progress(args))
     result["pairs_file"] = str(args.pairs)
     return _finish_run(args, "similarity", result, similarity_markdown(result, f"Style similarity: {args.pairs}"))
 
@@ -244,7 +252,7 @@ def _run_score(args: argparse.Namespace) -> int:
     audio = _audio_items(args)
     if not args.text and not args.ref_audio:
         raise ClspError("give --text and/or --ref-audio to score the clips against")
-    result = score(_load_model(args.model), audio, args.text, args.ref_audio, batch_size=args.batch_size,
+    result = score(_load_model(args.model, args), audio, args.text, args.ref_audio, batch_size=args.batch_size,
                    progress=_progress(args))
     _emit(result, args.out)
     return 0
@@ -254,7 +262,7 @@ def _run_classify(args: argparse.Namespace) -> int:
     from eval.scoring import classify
 
     audio = _audio_items(args)
-    result = classify(_load_model(args.model), audio, args.labels, args.template, batch_size=args.batch_size,
+    result = classify(_load_model(args.model, args), audio, args.labels, args.template, batch_size=args.batch_size,
                       progress=_progress(args))
     _emit(result, args.out)
     return 0
@@ -263,7 +271,7 @@ def _run_classify(args: argparse.Namespace) -> int:
 def _run_search_build(args: argparse.Namespace) -> int:
     from eval.search import build_index
 
-    header = build_index(_load_model(args.model), args.manifest, args.out, model_dir=args.model,
+    header = build_index(_load_model(args.model, args), args.manifest, args.out, model_dir=args.model,
                          batch_size=args.batch_size, progress=_progress(args), overwrite=args.overwrite)
     verb = "reused" if header.get("reused") else f"built in {header['build_seconds']} s"
     print(f"search index: {header['count']} clips x {header['dim']} dims {verb}, {header['rejected']} rejected "
@@ -282,6 +290,6 @@ def _run_search_query(args: argparse.Namespace) -> int:
     model_dir = args.model or (Path(index.header["model"]) if index.header.get("model") else None)
     if model_dir is None:
         raise ClspError(f"{args.index}: the index does not name its model; give --model")
-    results = query_index(index, _load_model(model_dir), args.text, args.audio, args.top_k, args.batch_size)
+    results = query_index(index, _load_model(model_dir, args), args.text, args.audio, args.top_k, args.batch_size)
     _emit({"index": str(args.index), "top_k": args.top_k, "queries": results}, args.out)
     return 0

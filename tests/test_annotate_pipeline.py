@@ -112,12 +112,14 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
     assert sorted(p.name for p in out.glob("cuts_*.jsonl.gz")) == sorted([*SPLITS, "cuts_bad.jsonl.gz"])
     # rejects: each bad cut once, with its reason; the failing clip's 4 rows as engine failures
     rejects = read_rejects(out)
-    audio_rejects = {r["cut_id"]: r["reason"].split(":")[0] for r in rejects if r["stage"] == "audio"}
+    assert all(set(r) >= {"cut_id", "manifest", "code", "message"} for r in rejects)  # as the README says
+    audio_rejects = {r["cut_id"]: r["code"] for r in rejects if r["code"] != "engine_failure"}
     assert audio_rejects == {k: v for k, v in expected.items() if v != "ok"}
-    engine_rejects = [r for r in rejects if r["stage"] == "engine"]
+    assert {r["manifest"] for r in rejects if r["code"] != "engine_failure"} == {"cuts_bad.jsonl.gz"}
+    engine_rejects = [r for r in rejects if r["code"] == "engine_failure"]
     assert len(engine_rejects) == 4 and len({r["cut_id"] for r in engine_rejects}) == 1
     assert {(r["kind"], r["seed"]) for r in engine_rejects} == {(k, s) for k in ("global", "fine") for s in (0, 1)}
-    assert all("HTTP 500" in r["reason"] and "2 attempt" in r["reason"] for r in engine_rejects)
+    assert all("HTTP 500" in r["message"] and "2 attempt" in r["message"] for r in engine_rejects)
     failed_cut = engine_rejects[0]["cut_id"]
     assert first_hits == (n_clips - 1) * 4 + 4 * 2  # max_retries=1: the failing rows were tried twice
     # outputs: accepted cuts only, old captions kept, 4 new pending captions each (the failing clip: none)
@@ -137,8 +139,8 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
                 assert c.source.prompt_id == "clsp-style@1" and c.id.startswith(f"{cut.id}/{c.kind}/openai/")
     assert [c.id for c in read_cuts(out / "cuts_bad.jsonl.gz")] == accepted_bad
     assert stats["clips"] == n_clips and stats["failures"] == 4 and stats["captions_written"] == (n_clips - 1) * 4
-    assert stats["rejects"]["engine:engine_failure"] == 4
-    assert stats["rejects"]["audio:missing_file"] == 1 and stats["audio_hours_per_engine_hour"] > 0
+    assert stats["rejects"]["engine_failure"] == 4
+    assert stats["rejects"]["missing_file"] == 1 and stats["audio_hours_per_engine_hour"] > 0
     assert json.loads((out / "stats.json").read_text())["rows"] == stats["rows"]
 
     # rerun with a healthy server: only the 4 failed rows are requested; the failures are gone
@@ -146,7 +148,7 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
         stats2 = annotate(config(server, "views=2"), [small_corpus, bad_manifest], out, progress=False)
         assert server.total == 4
     assert stats2["rows"]["requested"] == 4 and stats2["failures"] == 0
-    assert not [r for r in read_rejects(out) if r["stage"] == "engine"]
+    assert not [r for r in read_rejects(out) if r["code"] == "engine_failure"]
     rows = rows_of(out)
     assert len(rows) == n_clips * 4 and set(rows.values()) == {1}
 
@@ -212,9 +214,9 @@ def test_long_recordings_are_split_with_vad_or_rejected(small_corpus, tmp_path):
     with FaultServer() as server:
         stats = annotate(config(server, "vad.enabled=false"), [manifest], tmp_path / "o2", progress=False)
         assert server.total == 0
-    assert stats["rejects"] == {"audio:too_long": 1} and stats["clips"] == 0
+    assert stats["rejects"] == {"too_long": 1} and stats["clips"] == 0
     [r] = read_rejects(tmp_path / "o2")
-    assert r["cut_id"] == "long" and r["reason"].startswith("too_long:")
+    assert r["cut_id"] == "long" and r["code"] == "too_long" and "max_duration_s" in r["message"]
 
 
 def test_requests_are_fed_lazily(small_corpus, tmp_path):
@@ -315,7 +317,7 @@ def test_a_repeated_cut_id_is_annotated_once_and_reported(small_corpus, tmp_path
         stats = annotate(config(server, "kinds=[global]"), [manifest], tmp_path / "o", progress=False)
         assert server.total == 3
     assert [c.id for c in read_cuts(tmp_path / "o" / "cuts_dup.jsonl.gz")] == [c.id for c in cuts]
-    assert stats["rejects"] == {"input:duplicate_id": 1} and read_rejects(tmp_path / "o")[0]["cut_id"] == cuts[0].id
+    assert stats["rejects"] == {"duplicate_id": 1} and read_rejects(tmp_path / "o")[0]["cut_id"] == cuts[0].id
 
 
 def test_demo_config_runs_the_acoustic_engine(small_corpus, tmp_path, capsys):

@@ -14,6 +14,7 @@ from clsp.cli import main
 from clsp.config import load_config
 from clsp.data.captions import get_captions, update_captions
 from clsp.data.manifest import read_cuts, write_cuts
+from annotate.engines.base import EngineDown
 from clsp.errors import ClspError, ManifestError
 from verify.config import VerifyConfig
 from verify.pipeline import cut_transcript, format_summary, verify
@@ -66,7 +67,8 @@ def test_rules_pipeline_marks_every_caption(small_corpus, tmp_path):
     assert summary["per_check"]["rules"] == {"checked": 8 * n_cuts, "kept": 8 * n_cuts - 6, "rejected": 6,
                                              "by_code": {"background": 1, "negation": 2, "newline": 1,
                                                          "too_short": 1, "transcript": 1}}
-    assert summary["captions"] == {"checked": 8 * n_cuts, "kept": 8 * n_cuts - 6, "rejected": 6, "not_checked": 0}
+    assert summary["captions"] == {"checked": 8 * n_cuts, "kept": 8 * n_cuts - 6, "rejected": 6, "left_pending": 0,
+                                   "not_checked": 0}
     saved = json.loads((tmp_path / "out" / "verify_summary.json").read_text())
     assert saved["per_check"] == summary["per_check"] and saved["manifests"][src.name]["cuts"] == n_cuts
     table = format_summary(summary)
@@ -215,14 +217,31 @@ def test_llm_engine_is_started_only_when_needed(small_corpus, tmp_path):
         verify(load_config(VerifyConfig, None, base), [src], tmp_path / "out2", progress=False)
 
 
-def test_engine_errors_are_never_kept(small_corpus, tmp_path, judge):  # noqa: F811
+def test_an_engine_that_fails_every_request_stops_the_run_and_rejects_nothing(small_corpus, tmp_path, judge,  # noqa: F811
+                                                                           capsys):
     src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
     server = judge(route=lambda body, hit: "500")
     cfg = load_config(VerifyConfig, None, ["checks=[llm]", "kinds=[global]", "llm.max_attempts=1",
                                            "llm.keep_unparseable=true"])
+    with pytest.raises(EngineDown, match=r"failed each of the first 8 requests, e\.g\. HTTP 500.*nothing was rejected"):
+        verify(cfg, [src], tmp_path / "out", engine=judge_engine(server, max_retries=0), progress=False)
+    assert server.total < 8 + 2 * 4  # it stopped after the first failures, not after every caption
+    assert not (tmp_path / "out" / src.name).exists() and not (tmp_path / "out" / "verify_summary.json").exists()
+
+
+def test_captions_the_engine_failed_on_stay_pending_with_the_reason(small_corpus, tmp_path, judge):  # noqa: F811
+    src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
+    victims = [get_captions(c, kind="global")[0].text for c in list(read_cuts(src))[:2]]
+    server = judge(route=lambda body, hit: "500" if any(v in json.dumps(body) for v in victims) else "ok")
+    cfg = load_config(VerifyConfig, None, ["checks=[llm]", "kinds=[global]", "llm.max_attempts=2"])
     summary = verify(cfg, [src], tmp_path / "out", engine=judge_engine(server, max_retries=0), progress=False)
-    assert summary["per_check"]["llm"]["by_code"] == {"engine_error": summary["captions"]["checked"]}
-    assert summary["captions"]["kept"] == 0
+    result = {cid: v for cid, v in statuses(tmp_path / "out" / src.name).items() if "/global/" in cid}
+    pending = {cid: r for cid, (s, r) in result.items() if s == "pending"}
+    assert len(pending) == 2 and all(len(r) == 1 and r[0].startswith("llm:engine_error: HTTP 500") for r in pending.values())
+    assert {s for s, _ in result.values()} == {"pending", "kept"}  # the engine's failures are nobody's rejection
+    assert summary["captions"]["left_pending"] == 2 and summary["per_check"]["llm"]["left_pending_engine_error"] == 2
+    assert "engine_error" not in summary["per_check"]["llm"]["by_code"]
+    assert "2 left pending" in format_summary(summary)
 
 
 # ---- the acoustic check inside the pipeline (verify.acoustic is the acoustic helper's) ----

@@ -5,7 +5,8 @@ OpenAI-compatible server's ``json_schema`` response format) and always validated
 engine that cannot constrain (or a model that ignores the constraint) is caught: ``<think>…</think>`` is
 removed, code fences and text around the JSON object are tolerated, and anything else that does not match
 the schema is asked again with the next seed, up to ``max_attempts`` times; after that the caption gets
-``"llm:unparseable: <why>"`` (or ``"llm:engine_error: <why>"`` when the engine itself failed).
+``"llm:unparseable: <why>"`` (or ``"llm:engine_error: <why>"`` when the engine itself failed: such a
+caption is not rejected but left ``pending`` with that reason, see :mod:`verify.pipeline`).
 
 A verdict rejects a caption when it mentions background/recording conditions, states an absence, contains
 the transcript, speaks of several speakers, or does not describe the voice; each failed item gives one
@@ -24,9 +25,9 @@ from typing import Any
 
 import jsonschema
 
-from annotate.engines.base import Engine, GenerationRequest
+from annotate.engines.base import Engine, GenerationRequest, fail_fast
 from clsp.config import load_config
-from clsp.errors import ClspError
+from clsp.errors import ClspError, one_line
 from verify.config import LLMCheckConfig
 
 REJECT_IF_TRUE: tuple[str, ...] = ("mentions_background", "states_absence", "contains_transcript", "several_speakers")
@@ -70,13 +71,6 @@ class Verdict:
         return out
 
 
-def one_line(text: str, max_chars: int = 300) -> str:
-    """Control characters and whitespace runs made single spaces, cut to ``max_chars`` (with '...')."""
-    text = " ".join(_CONTROL.sub(" ", str(text)).split())
-    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
 
@@ -229,10 +223,14 @@ class LLMOutcome:
 
 
 def run_checklist(
-    items: list[CheckItem], engine: Engine, prompt: VerifierPrompt, cfg: LLMCheckConfig, progress: bool = False
+    items: list[CheckItem], engine: Engine, prompt: VerifierPrompt, cfg: LLMCheckConfig, progress: bool = False,
+    stop_after_failures: int = 0,
 ) -> dict[str, LLMOutcome]:
     """Ask ``engine`` about every item; unparseable answers and failed requests are asked again with the
-    next seed, ``cfg.max_attempts`` times in all. Returns one outcome per item key, in item order."""
+    next seed, ``cfg.max_attempts`` times in all. Returns one outcome per item key, in item order.
+
+    ``stop_after_failures`` = N > 0: when each of the first N answers of the first attempt is an engine
+    error, :class:`annotate.engines.base.EngineDown` is raised (the engine is down: nothing is judged)."""
     schema = checklist_schema(cfg.reason_max_chars)
     keys = Counter(it.key for it in items)
     if dup := [k for k, n in keys.items() if n > 1]:
@@ -241,7 +239,8 @@ def run_checklist(
     pending = list(items)
     for attempt in range(cfg.max_attempts):
         failures: dict[str, str] = {}
-        answers = _ask(engine, checklist_requests(pending, prompt, cfg, attempt), schema)
+        answers = _ask(engine, checklist_requests(pending, prompt, cfg, attempt), schema,
+                       stop_after_failures if attempt == 0 else 0)
         if progress and pending:
             from tqdm import tqdm
 
@@ -263,11 +262,11 @@ def run_checklist(
     return {it.key: outcomes[it.key] for it in items}  # in item order, whatever order results came in
 
 
-def _ask(engine: Engine, requests: list[GenerationRequest],
-         schema: dict[str, Any]) -> Iterator[tuple[str, Verdict | None, str]]:
+def _ask(engine: Engine, requests: list[GenerationRequest], schema: dict[str, Any],
+         stop_after_failures: int = 0) -> Iterator[tuple[str, Verdict | None, str]]:
     """(key, verdict or None, failure reason) per result of ``engine``."""
     wanted = {r.request_id: r.meta["key"] for r in requests}
-    for res in engine.generate(requests):
+    for res in fail_fast(engine.generate(requests), stop_after_failures, "verify (llm check)"):
         key = wanted.pop(res.request_id, None)
         if key is None:
             continue

@@ -28,13 +28,16 @@ from lhotse.cut import Cut
 import clsp.style.measure as style_measure
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
+from annotate.engines.base import public_engine_config
 from clsp.data.manifest import load_checked, resolve_inputs, write_cuts
+from clsp.outputs import OutputLock, atomic_write_text
 from verify.acoustic import acoustic_reasons
 from verify.config import VerifyConfig
 from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
 from verify.rules import CaptionRules, reason_code
 
 SUMMARY_NAME = "verify_summary.json"
+ENGINE_ERROR = "llm:engine_error:"
 
 
 @dataclass
@@ -72,6 +75,7 @@ class _Target:
     caption: Caption
     transcript: str | None
     reasons: list[str] = field(default_factory=list)
+    unsure: list[str] = field(default_factory=list)  # why it could not be judged: it stays pending
 
     @property
     def key(self) -> str:
@@ -102,24 +106,26 @@ class Verifier:
         self.totals: Counter[str] = Counter()
 
     def _in_play(self, t: _Target) -> bool:
-        return self.cfg.run_all_checks or not t.reasons
+        return not t.unsure and (self.cfg.run_all_checks or not t.reasons)
 
     def verify_cuts(self, cuts: list[Cut]) -> list[Cut]:
         """Copies of ``cuts`` with every caption to check set to kept/rejected (others left as they are)."""
         targets = self._targets(cuts)
         for name in self.checks:
             getattr(self, f"_run_{name}")(cuts, targets)
-        verdicts: dict[tuple[int, str], list[str]] = {(t.cut_index, t.caption.id): t.reasons for t in targets}
+        verdicts: dict[tuple[int, str], _Target] = {(t.cut_index, t.caption.id): t for t in targets}
         for t in targets:
             self.totals["checked"] += 1
-            self.totals["rejected" if t.reasons else "kept"] += 1
+            self.totals["rejected" if t.reasons else "left_pending" if t.unsure else "kept"] += 1
 
         def apply(i: int) -> Callable[[Caption], Caption]:
             def fn(c: Caption) -> Caption:
-                reasons = verdicts.get((i, c.id))
-                if reasons is None:
+                t = verdicts.get((i, c.id))
+                if t is None:
                     return c
-                return c.with_status("rejected", reasons) if reasons else c.with_status("kept")
+                if t.reasons:
+                    return c.with_status("rejected", t.reasons)
+                return c.with_status("pending", t.unsure) if t.unsure else c.with_status("kept")
             return fn
 
         return [update_captions(cut, apply(i)) if any((i, c.id) in verdicts for c in get_captions(cut)) else cut
@@ -183,11 +189,16 @@ class Verifier:
             return
         items = [CheckItem(t.key, t.cut_id, t.caption.id, t.caption.kind, t.caption.text, t.transcript)
                  for t in play]
-        outcomes = run_checklist(items, self._get_engine(), self.prompt, self.cfg.llm, progress=self.progress)
+        outcomes = run_checklist(items, self._get_engine(), self.prompt, self.cfg.llm, progress=self.progress,
+                                 stop_after_failures=self.cfg.engine_config.stop_after_failures)
         tally = self.tallies["llm"]
         for t in play:
             outcome = outcomes[t.key]
             tally.extra["retried"] += outcome.attempts > 1
+            if outcome.verdict is None and (outcome.failure or "").startswith(ENGINE_ERROR):
+                tally.extra["left_pending_engine_error"] += 1  # the engine failed, not the caption
+                t.unsure.append(outcome.failure)
+                continue
             unparseable = outcome.verdict is None and (outcome.failure or "").startswith("llm:unparseable:")
             if unparseable and self.cfg.llm.keep_unparseable:  # engine errors are never kept
                 tally.extra["kept_unparseable"] += 1
@@ -199,7 +210,8 @@ class Verifier:
 
     def summary(self) -> dict[str, Any]:
         return {"per_check": {name: t.to_dict() for name, t in self.tallies.items()},
-                "captions": {k: self.totals[k] for k in ("checked", "kept", "rejected", "not_checked")}}
+                "captions": {k: self.totals[k] for k in ("checked", "kept", "rejected", "left_pending",
+                                                         "not_checked")}}
 
 
 def _progress(items: Any, enabled: bool, desc: str, total: int) -> Any:
@@ -255,31 +267,34 @@ def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None,
     engine_id = ([getattr(engine, "name", None), getattr(engine, "model", None)] if engine is not None
                  else [cfg.engine, cfg.engine_config.model]) if "llm" in cfg.checks else [None, None]
     fingerprint = run_fingerprint(cfg, manifests, engine_id)
-    if (saved := _reusable(out, fingerprint, manifests)) is not None:
-        return {**saved, "reused": True}
-    start = time.perf_counter()
-    per_manifest = {}
-    verifier = Verifier(cfg, engine, progress)
-    try:
-        for path in manifests:
-            cuts = load_checked(path, check_audio="acoustic" in cfg.checks)
-            before = verifier.totals["checked"]
-            write_cuts(verifier.verify_cuts(cuts), out / path.name)
-            per_manifest[path.name] = {"input": str(path), "cuts": len(cuts),
-                                       "captions_checked": verifier.totals["checked"] - before}
-    finally:
-        verifier.close()
-    summary = {
-        "fingerprint": fingerprint,
-        "checks": cfg.ordered_checks(),
-        "engine": {"name": engine_id[0], "model": engine_id[1]} if "llm" in cfg.checks else None,
-        "prompt_id": verifier.prompt.prompt_id if verifier.prompt else None,
-        "manifests": per_manifest,
-        **verifier.summary(),
-        "seconds": round(time.perf_counter() - start, 2),
-        "config": to_dict(cfg),
-    }
-    (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n")
+    with OutputLock(out, "verify"):
+        if (saved := _reusable(out, fingerprint, manifests)) is not None:
+            return {**saved, "reused": True}
+        start = time.perf_counter()
+        per_manifest = {}
+        verifier = Verifier(cfg, engine, progress)
+        try:
+            for path in manifests:
+                cuts = load_checked(path, check_audio="acoustic" in cfg.checks)
+                before = verifier.totals["checked"]
+                write_cuts(verifier.verify_cuts(cuts), out / path.name)
+                per_manifest[path.name] = {"input": str(path), "cuts": len(cuts),
+                                           "captions_checked": verifier.totals["checked"] - before}
+        finally:
+            verifier.close()
+        config = to_dict(cfg)
+        config["engine_config"] = public_engine_config(config["engine_config"])
+        summary = {
+            "fingerprint": fingerprint,
+            "checks": cfg.ordered_checks(),
+            "engine": {"name": engine_id[0], "model": engine_id[1]} if "llm" in cfg.checks else None,
+            "prompt_id": verifier.prompt.prompt_id if verifier.prompt else None,
+            "manifests": per_manifest,
+            **verifier.summary(),
+            "seconds": round(time.perf_counter() - start, 2),
+            "config": config,
+        }
+        atomic_write_text(out / SUMMARY_NAME, json.dumps(summary, indent=2) + "\n")
     return {**summary, "reused": False}
 
 
@@ -292,6 +307,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         rows.append(f"{name:10s} {t['checked']:8d} {t['kept']:8d} {t['rejected']:8d}  {codes or '-'}"
                     + (f"  ({', '.join(extra)})" if extra else ""))
     c = summary["captions"]
+    pending = f"; {c['left_pending']} left pending (engine errors, see their reasons)" if c.get("left_pending") else ""
     rows.append(f"{'all':10s} {c['checked']:8d} {c['kept']:8d} {c['rejected']:8d}  "
-                f"{c['not_checked']} caption(s) left as they were")
+                f"{c['not_checked']} caption(s) left as they were{pending}")
     return "\n".join(rows)

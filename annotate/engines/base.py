@@ -21,6 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 
+from clsp.errors import ClspError, one_line
+
 SAMPLING_RATE = 16000
 
 
@@ -84,7 +86,9 @@ class EngineConfig:
       (``"cuda"`` or ``"cpu"``: the CPU build, for tests);
     - openai: ``base_url``, ``api_key_env`` (the NAME of the environment variable holding the key; the key
       itself is never stored or logged), ``timeout_s``, ``max_retries``, ``max_concurrency``;
-    - transformers: ``device``, ``dtype``.
+    - transformers: ``device``, ``dtype``;
+    - every engine: ``stop_after_failures``: when each of a run's first N requests fails, the engine is taken
+      to be down and the run stops (:func:`fail_fast`) instead of recording N failures per request; 0 = never.
     """
 
     model: str | None = None
@@ -101,6 +105,66 @@ class EngineConfig:
     timeout_s: float = 120.0
     max_retries: int = 4
     max_concurrency: int = 8
+    stop_after_failures: int = 8
+
+    def validate(self) -> None:
+        if self.stop_after_failures < 0:
+            raise ValueError(f"key 'stop_after_failures' must be >= 0, got {self.stop_after_failures}")
+
+
+def public_engine_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """An ``EngineConfig`` as a dict fit to be written to stats/summary files: credentials inside ``base_url``
+    (``user:password@``, ``?key=...`` values) and extra HTTP header values replaced by ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    out = {**cfg, "engine_kwargs": dict(cfg.get("engine_kwargs") or {})}
+    headers = out["engine_kwargs"].get("headers")
+    if isinstance(headers, dict):
+        out["engine_kwargs"]["headers"] = {k: "***" for k in headers}
+    url = out.get("base_url")
+    if isinstance(url, str) and url:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rsplit("@", 1)[1]
+        query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+        out["base_url"] = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return out
+
+
+class EngineDown(ClspError):
+    """The engine failed to start, or failed every one of the first requests of a run: the run stops with
+    this one line (exit status 2) and no caption is rejected or written for these failures."""
+
+
+def fail_fast(results: Iterable[GenerationResult], first_n: int, what: str) -> Iterator[GenerationResult]:
+    """``results`` passed through, except that the first results are held back until one succeeds: when the
+    first ``first_n`` all failed (or all of a shorter run did), or the engine raised instead of yielding,
+    :class:`EngineDown` is raised naming the first error. ``first_n`` = 0: results pass unchanged."""
+    if first_n <= 0:
+        yield from results
+        return
+    held: list[GenerationResult] = []
+    working = False
+    try:
+        for r in results:
+            if working:
+                yield r
+                continue
+            held.append(r)
+            if r.ok:
+                working = True
+                yield from held
+                held = []
+            elif len(held) >= first_n:
+                break
+    except ClspError:
+        raise
+    except Exception as e:  # the engine itself raised (it failed to start, or died)
+        raise EngineDown(f"{what}: the engine failed: {one_line(f'{type(e).__name__}: {e}')}") from None
+    if held and not working:
+        raise EngineDown(f"{what}: the engine failed each of the first {len(held)} requests, e.g. "
+                         f"{one_line(held[0].error or 'no text')}; stopped (nothing was rejected)")
 
 
 class Engine(Protocol):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from annotate.engines.base import Engine, EngineConfig
-from clsp.errors import ClspError
+from annotate.engines.base import Engine, EngineConfig, EngineDown
+from clsp.errors import ClspError, one_line
 
 ENGINE_CLASSES: dict[str, tuple[str, str]] = {
     "vllm": ("annotate.engines.vllm_engine", "VLLMEngine"),
@@ -30,4 +30,9 @@ def build_engine(name: str, config: EngineConfig) -> Engine:
         if e.name == module_name:
             raise ClspError(f"engine {name!r} is not available in this installation ({module_name} is missing)") from None
         raise ClspError(f"engine {name!r} needs the Python package '{e.name}', which is not installed") from None
-    return getattr(module, class_name)(config)
+    try:
+        return getattr(module, class_name)(config)
+    except ClspError:
+        raise
+    except Exception as e:  # a model that does not load, a server library that fails: one line, not a traceback
+        raise EngineDown(f"engine {name!r} failed to start: {one_line(f'{type(e).__name__}: {e}')}") from None

@@ -33,9 +33,10 @@ import queue
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from annotate.engines.base import EngineConfig, GenerationRequest, GenerationResult, with_audio
+from annotate.engines.base import EngineConfig, EngineDown, GenerationRequest, GenerationResult, with_audio
 from clsp.errors import ClspError
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,26 @@ def _one_line(text: Any, max_chars: int = 500, tail: bool = False) -> str:
     if len(text) <= max_chars:
         return text
     return "..." + text[3 - max_chars:] if tail else text[: max_chars - 3] + "..."
+
+
+def check_model_source(model: str) -> None:
+    """Fail fast, before Ray and vLLM start (minutes of retries and tracebacks otherwise), when ``model`` is
+    neither a local model folder nor fetchable from the Hugging Face hub (offline, or a wrong id)."""
+    p = Path(model).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise EngineDown(f"engine 'vllm': {p} is not a model folder (no config.json)")
+        return
+    if p.exists() or model.startswith(("/", ".", "~")) or model.count("/") > 1:
+        raise EngineDown(f"engine 'vllm': model folder {p} not found")
+    try:
+        from huggingface_hub import hf_hub_download
+
+        hf_hub_download(model, "config.json")
+    except Exception as e:  # offline and not cached, no network, unknown id, gated
+        raise EngineDown(f"engine 'vllm': model {model!r} is not a local folder and cannot be fetched from the "
+                         f"Hugging Face hub ({_one_line(f'{type(e).__name__}: {e}', 200)}); download it first "
+                         "or give a local path") from None
 
 
 # --- worker side (runs inside Ray Data tasks) -------------------------------------------------------
@@ -261,6 +282,7 @@ class VLLMEngine:
                 raise ClspError(f"engine 'vllm': {key} must be >= 1, got {getattr(config, key)}")
         if config.device not in ("auto", "cuda", "cpu"):
             raise ClspError(f"engine 'vllm': device must be auto, cuda or cpu, got {config.device!r}")
+        check_model_source(str(config.model))
         self.config = config
         self.model = config.model
         self._stream: _Stream | None = None
