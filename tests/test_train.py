@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from clsp.cli import main
 from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path, write_cuts
 from clsp.data.captions import filter_captions
@@ -102,3 +103,99 @@ def test_a_corpus_too_small_for_one_batch_stops_with_a_clear_error(small_corpus,
     cfg = config("demo-stage1.yaml", "max_steps=2", "data.max_duration=100000")
     with pytest.raises(ClspError, match=r"cuts_train\.jsonl\.gz: an epoch gave no batch .*data\.max_duration=100000"):
         train(cfg, small_corpus, tmp_path / "run", progress=False)
+
+
+def _copy_train_split(small_corpus, out, edit=None):
+    """``out/cuts_train.jsonl.gz``: the corpus' train split, each cut passed through ``edit(i, cut)`` (None: left out)."""
+    cuts = [edit(i, c) if edit else c for i, c in enumerate(read_cuts(split_manifest_path(small_corpus, "train")))]
+    return write_cuts([c for c in cuts if c is not None], split_manifest_path(out, "train"))
+
+
+def test_clips_with_non_finite_or_missing_audio_are_left_out_and_counted(small_corpus, tmp_path):
+    import numpy as np
+    import soundfile as sf
+    from lhotse.utils import fastcopy
+
+    def damage(i, cut):
+        if i % 3 == 0:  # NaN and inf samples: must never reach the model
+            path = tmp_path / "bad" / f"{cut.id}.wav"
+            path.parent.mkdir(exist_ok=True)
+            audio = cut.load_audio()[0].copy()
+            audio[::50] = np.nan
+            audio[1::97] = np.inf
+            sf.write(path, audio, cut.sampling_rate, subtype="FLOAT")
+        elif i % 3 == 1 and i < 12:
+            path = tmp_path / "bad" / f"{cut.id}-missing.wav"  # a file that is not there
+        else:
+            return cut
+        src = fastcopy(cut.recording.sources[0], source=str(path))
+        return fastcopy(cut, recording=fastcopy(cut.recording, sources=[src]))
+
+    _copy_train_split(small_corpus, tmp_path / "data", damage)
+    model_dir = train(config("demo-stage1.yaml", "max_steps=4"), tmp_path / "data", tmp_path / "run", progress=False)
+    skipped = json.loads((tmp_path / "run" / "train_summary.json").read_text())["skipped"]
+    assert skipped["audio: NaN or inf samples"] > 0 and skipped["audio: file not found"] > 0, skipped
+    state = CLSPModel.from_pretrained(model_dir).state_dict()  # refuses non-finite weights
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+class NaNLossOnStep2(torch.nn.Module):
+    """Fault injection: the real InfoNCE loss, except that its second call returns NaN."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        from clsp.losses import InfoNCELoss
+
+        self.real, self.calls = InfoNCELoss(*args, **kwargs), 0
+
+    def forward(self, *args):
+        self.calls += 1
+        out = self.real(*args)
+        return {**out, "loss": out["loss"] * float("nan")} if self.calls == 2 else out
+
+
+def test_a_non_finite_loss_stops_the_run_before_any_checkpoint_of_it(small_corpus, tmp_path, monkeypatch):
+    import clsp.train.trainer as trainer
+
+    monkeypatch.setattr(trainer, "InfoNCELoss", NaNLossOnStep2)
+    with pytest.raises(ClspError) as err:
+        train(config("demo-stage1.yaml", "max_steps=4", "checkpoint_every=1"), small_corpus, tmp_path / "run",
+              progress=False)
+    msg = str(err.value)
+    assert msg.startswith("step 2: the loss is nan (not finite) on the batch of cuts ") and "\n" not in msg
+    assert "step-1.pt" in msg and "synth7-" in msg  # names the cuts of the batch and the last good checkpoint
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [1]
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_bad_training_data_or_settings_are_one_line_errors(small_corpus, tmp_path, capsys):
+    import gzip
+
+    first = next(iter(read_cuts(split_manifest_path(small_corpus, "train"))))
+    empty = tmp_path / "empty"
+    write_cuts([], split_manifest_path(empty, "train"))
+    dup = tmp_path / "dup"
+    _copy_train_split(small_corpus, dup, lambda i, c: first if i == 3 else c)
+    cut_short = tmp_path / "truncated"
+    data = split_manifest_path(small_corpus, "train").read_bytes()
+    split_manifest_path(cut_short, "train").parent.mkdir(parents=True)
+    split_manifest_path(cut_short, "train").write_bytes(data[: len(data) // 2])
+    no_rec = tmp_path / "norec"
+    split_manifest_path(no_rec, "train").parent.mkdir(parents=True)
+    raw = first.to_dict()
+    raw.pop("recording")
+    with gzip.open(split_manifest_path(no_rec, "train"), "wt") as f:
+        f.write(json.dumps(raw) + "\n")
+    args = ["train", "--config", str(REPO / "configs" / "demo-stage1.yaml"), "--quiet", *sum((["--set", o] for o in TINY), [])]
+    for data_dir, extra, needle in [
+        (empty, [], "cuts_train.jsonl.gz: the manifest holds no cuts"),
+        (dup, [], f"cut id '{first.id}' appears twice"),
+        (cut_short, [], "the file is damaged"),
+        (no_rec, [], "has no recording"),
+        (small_corpus, ["--set", "data.num_buckets=1"], "key 'data.num_buckets' must be >= 2, got 1"),
+        (small_corpus, ["--set", "data.num_buckets=0"], "key 'data.num_buckets' must be >= 2, got 0"),
+    ]:
+        code = main([*args, *extra, "--data", str(data_dir), "--out", str(tmp_path / "run")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("clsp: error:") and err.count("\n") == 1 and needle in err, (needle, err)
+    assert not (tmp_path / "run" / "checkpoints").exists()

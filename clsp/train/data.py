@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +18,8 @@ from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler
 
 from clsp.data.captions import get_captions
+from clsp.data.manifest import find_split_manifest, read_cuts
+from clsp.errors import ClspError
 from clsp.model.features import InputSpec
 from schedulers.tasks import TASK_FINE_FINE, TASK_GLOBAL_FINE
 
@@ -35,6 +38,8 @@ class DataConfig:
     def validate(self) -> None:
         if self.max_duration <= 0:
             raise ValueError(f"key 'max_duration' must be > 0 seconds, got {self.max_duration}")
+        if self.num_buckets < 2:  # lhotse's DynamicBucketingSampler needs at least two
+            raise ValueError(f"key 'num_buckets' must be >= 2, got {self.num_buckets}")
         if not set(self.stage1_kinds) <= {"global", "fine"} or not self.stage1_kinds:
             raise ValueError("key 'stage1_kinds' must list 'global' and/or 'fine'")
 
@@ -45,7 +50,9 @@ class CaptionedAudioDataset(torch.utils.data.Dataset):
     - ``inputs``: (B, T, F) fbank frames or (B, S) waveforms at 16 kHz (per the speech encoder);
     - ``lengths``: (B,) frames or samples;
     - ``cut_ids``: list of B ids;
-    - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only).
+    - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only);
+    - ``left_out``: ``{reason: count}`` of the cuts whose audio could not be used (:func:`load_clip`):
+      missing, unreadable, empty or non-finite audio is left out and counted, never trained on.
     """
 
     def __init__(self, input_spec: InputSpec, status: str, engines: list[str] | None):
@@ -54,14 +61,48 @@ class CaptionedAudioDataset(torch.utils.data.Dataset):
         self.engines = engines
 
     def __getitem__(self, cuts: CutSet) -> dict:
-        cuts = cuts.sort_by_duration(ascending=False)
-        waves = [cut.resample(16000).load_audio()[0] for cut in cuts]
-        inputs, lengths = self.input_spec(waves)
+        loaded, left_out = [], Counter()
+        for cut in cuts.sort_by_duration(ascending=False):
+            wave = load_clip(cut)
+            if isinstance(wave, str):
+                left_out[wave] += 1
+            else:
+                loaded.append((cut, wave))
+        if not loaded:
+            return {"inputs": torch.zeros(0), "lengths": torch.zeros(0, dtype=torch.long), "cut_ids": [],
+                    "captions": [], "left_out": dict(left_out)}
+        inputs, lengths = self.input_spec([w for _, w in loaded])
         captions = []
-        for cut in cuts:
+        for cut, _ in loaded:
             caps = get_captions(cut, status=self.status, engine=self.engines)
             captions.append({k: [c.text for c in caps if c.kind == k] for k in ("global", "fine")})
-        return {"inputs": inputs, "lengths": lengths, "cut_ids": [c.id for c in cuts], "captions": captions}
+        return {"inputs": inputs, "lengths": lengths, "cut_ids": [c.id for c, _ in loaded], "captions": captions,
+                "left_out": dict(left_out)}
+
+
+def load_clip(cut) -> np.ndarray | str:
+    """A cut's audio as (S,) float32 at 16 kHz, or the reason it is left out of training (``"audio: ..."``)."""
+    for src in cut.recording.sources:
+        if src.type == "file" and not Path(src.source).is_file():
+            return "audio: file not found"
+    try:
+        wave = cut.resample(16000).load_audio()[0]
+    except Exception:  # lhotse raises many kinds (bad header, 0-byte file, ffmpeg)
+        return "audio: unreadable"
+    if wave.size == 0:
+        return "audio: empty"
+    if not np.isfinite(wave).all():
+        return "audio: NaN or inf samples"
+    return wave
+
+
+def checked_train_manifest(data_dir: str | Path) -> Path:
+    """``data_dir``'s train manifest, read through once before the model is built: a damaged, empty or
+    malformed manifest (or a repeated cut id) is a one-line error now, not a traceback mid-run."""
+    path = find_split_manifest(data_dir, "train")
+    if sum(1 for _ in read_cuts(path)) == 0:
+        raise ClspError(f"{path}: the manifest holds no cuts")
+    return path
 
 
 class SkipBatches(torch.utils.data.Sampler):

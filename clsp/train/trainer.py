@@ -23,7 +23,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from clsp.config import to_dict
-from clsp.data.manifest import find_split_manifest, read_cuts
+from clsp.data.manifest import read_cuts
 from clsp.errors import ClspError
 from clsp.losses import InfoNCELoss, MultiPositiveInfoNCELoss, SigmoidLoss, backward_scale
 from clsp.model import CLSPModel
@@ -31,7 +31,8 @@ from clsp.model.checkpoints import load_torch_file
 from clsp.model.speech import set_batch_count
 from clsp.train import checkpoint as ckpt
 from clsp.train.config import TrainConfig
-from clsp.train.data import CaptionedAudioDataset, SkipBatches, make_sampler, select_texts, take_rows
+from clsp.train.data import (CaptionedAudioDataset, SkipBatches, checked_train_manifest, make_sampler, select_texts,
+                              take_rows)
 from schedulers.optim import build_optimizer, current_lrs
 from schedulers.tasks import TaskSampler
 
@@ -86,6 +87,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, init: str | Path | None = None,
                  progress: bool = True):
         self.cfg, self.out, self.progress = cfg, Path(out_dir), progress
+        self.train_manifest = checked_train_manifest(data_dir)  # bad data stops here, before the model is built
         self._setup_distributed()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -120,7 +122,9 @@ class Trainer:
 
     def _setup_model(self, init: str | Path | None) -> CLSPModel:
         if init is not None:
-            model = CLSPModel.from_pretrained(init)  # the config's model section is not used
+            # the config's model section is not used, except that it alone may allow remote code
+            model = CLSPModel.from_pretrained(init, trust_remote_code=self.cfg.model.text.trust_remote_code
+                                              or self.cfg.model.speech.hf.trust_remote_code)
         else:
             model = CLSPModel(self.cfg.model)
         return model.to(self.device).train()
@@ -140,7 +144,6 @@ class Trainer:
         return SigmoidLoss(num_positives=self.cfg.captions_per_clip, rank=r, world_size=w)
 
     def _setup_data(self, data_dir: Path) -> None:
-        self.train_manifest = find_split_manifest(data_dir, "train")
         cuts = read_cuts(self.train_manifest)
         self.sampler = make_sampler(cuts, self.cfg.data, self.cfg.seed, self.rank, self.world_size)
         self.dataset = CaptionedAudioDataset(self.model.speech_encoder.input_spec, self.cfg.data.caption_status,
@@ -227,6 +230,7 @@ class Trainer:
         return int(t.item())
 
     def _loss_step(self, batch: dict) -> dict | None:
+        self.skipped.update(batch["left_out"])  # clips whose audio could not be used
         task = self.tasks.draw(self.step) if self.tasks else None
         rng = np.random.default_rng([self.cfg.seed, self.step, self.rank])
         rows, texts = select_texts(batch["captions"], task, rng, self.cfg.data.stage1_kinds, self.skipped)
@@ -248,9 +252,21 @@ class Trainer:
             if self.cfg.loss_kind == "sigmoid":
                 args.append(out["logit_bias"].float())
             loss = self.loss_fn(*args)["loss"]
+        self._stop_unless_finite(loss, batch["cut_ids"])
         (loss * backward_scale(self.world_size)).backward()
         return {"loss": float(loss.detach()), "task": task, "clips": b,
                 "audio_seconds": self.dataset.input_spec.seconds(batch["lengths"])}
+
+    def _stop_unless_finite(self, loss: torch.Tensor, cut_ids: list[str]) -> None:
+        """A NaN/inf loss (on any rank) stops the run before the step is taken or any checkpoint written."""
+        bad = torch.tensor([0.0 if torch.isfinite(loss.detach()).all() else 1.0], device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        if bad.item():
+            shown = ", ".join(cut_ids[:8]) + (f", ... ({len(cut_ids)} cuts)" if len(cut_ids) > 8 else "")
+            last = ckpt.latest_checkpoint(self.out / "checkpoints")
+            raise ClspError(f"step {self.step + 1}: the loss is {float(loss.detach())} (not finite) on the batch of "
+                            f"cuts {shown}; stopped before the step (last checkpoint: {last or 'none'})")
 
     # ---- the loop ---------------------------------------------------------------------------------
     def fit(self) -> Path:
