@@ -161,3 +161,16 @@ def test_bad_rule_config_is_one_line(tmp_path):
     path.write_text("rules:\n  negation_kinds: [fine, caption]\n")
     with pytest.raises(ConfigError, match="key 'rules.negation_kinds' holds"):
         load_config(VerifyConfig, path)
+
+
+@pytest.mark.parametrize("garbage, shown", [("\ufffd", "U+FFFD"), ("\x00", "U+0000"), ("\x1b[0m", "U+001B"),
+                                            ("\x7f", "U+007F"), ("\x85", "U+0085"), ("\ud800", "U+D800")])
+def test_broken_text_is_rejected(corpus_captions, garbage, shown):
+    """A random model's or a broken decoder's output: replacement and control characters never pass."""
+    rules = CaptionRules(RulesConfig())
+    for caption, transcript in corpus_captions[:4]:
+        assert rules.reasons(caption.text, caption.kind, transcript) == []
+        mid = len(caption.text) // 2
+        found = rules.reasons(caption.text[:mid] + garbage + caption.text[mid:], caption.kind, transcript)
+        assert codes(found) == ["bad_characters"] and shown in found[0]
+    assert rules.reasons("A calm voice,\tslow and low, speaking softly throughout.", "global") == []  # tab is fine

@@ -7,6 +7,8 @@ without a record. Every failure is one reason string ``"rules:<code>: <detail>"`
 - ``multi_speaker``: "speakers", "first speaker", "second speaker" (any kind);
 - ``too_short`` / ``too_long``: global < 32 characters; fine outside 128-768 characters;
 - ``newline``: a line break inside a fine caption;
+- ``bad_characters``: U+FFFD (text that was not valid UTF-8), control characters other than tab and line
+  breaks, or lone surrogates: a broken decode or a model emitting garbage (any kind);
 - ``negation``: "no", "not", "neither", "nor", "free from", "with no", "without", "lacking", "rather than";
 - ``background``: background, environment or recording-quality words ("noise", "music", "reverb", ...);
 - ``transcript``: the caption copies word n-grams of the clip's transcript (n-grams made only of function
@@ -18,6 +20,7 @@ Thresholds and word lists come from :class:`verify.config.RulesConfig`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 from verify.config import RulesConfig
@@ -151,6 +154,8 @@ class CaptionRules:
             out.append(f"rules:too_long: {n} chars, a fine caption needs <= {cfg.fine_max_chars}")
         if kind in cfg.newline_kinds and ("\n" in text.strip() or "\r" in text.strip()):
             out.append(f"rules:newline: the {kind} caption holds a line break")
+        if bad := bad_characters(text):
+            out.append(f"rules:bad_characters: {len(bad)} character(s) such as {', '.join(bad[:3])}")
         if kind in cfg.negation_kinds and (found := found_phrases(self.negation, text)):
             out.append(f"rules:negation: {_quoted(found)}")
         if found := found_phrases(self.background, text):
@@ -158,6 +163,14 @@ class CaptionRules:
         if leak := self.leak.reason(text, transcript):
             out.append(leak)
         return out
+
+
+def bad_characters(text: str) -> list[str]:
+    """The distinct characters no caption should hold, as ``U+XXXX``: U+FFFD, control characters other than
+    tab/CR/LF, lone surrogates."""
+    found = [ch for ch in dict.fromkeys(text)
+             if ch == "\ufffd" or (ch not in "\t\r\n" and unicodedata.category(ch) in ("Cc", "Cs"))]
+    return [f"U+{ord(ch):04X}" for ch in found]
 
 
 def reason_code(reason: str) -> tuple[str, str]:
