@@ -257,8 +257,7 @@ class ManifestRun:
             t0 = time.monotonic()
             try:
                 requests = self.requests(read_cuts(self.manifest, recording=False, unique_ids=False))
-                results = engine.generate(requests)
-                for result in fail_fast(results, self.cfg.engine_config.stop_after_failures,
+                for result in fail_fast(engine, requests, self.cfg.engine_config.stop_after_failures,
                                         f"annotate {self.manifest.name}"):
                     self.on_result(result)
             finally:

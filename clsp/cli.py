@@ -29,7 +29,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-clips", type=int, default=None, help="number of clips (overrides the config)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (overrides the config)")
-    p.add_argument("--overwrite", action="store_true", help="redo even if OUT holds a finished corpus")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a non-empty OUT (replacing its corpus); without it only the same corpus is reused")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_synth)
 
@@ -37,8 +38,12 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 def _run_synth(args: argparse.Namespace) -> int:
     from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
+    from clsp.outputs import output_dir
+
     flags = {"num_clips": args.num_clips, "seed": args.seed, "workers": args.workers}
     cfg = load_config(SynthConfig, args.config, flag_overrides(args.overrides, flags))
+    if args.out.exists():
+        output_dir(args.out, "--out")
     summary = synthesize_corpus(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     verb = "reused" if summary.get("reused") else f"made in {summary['seconds']} s"
     print(f"synth: {cfg.num_clips} clips {verb} -> {args.out}")
@@ -131,7 +136,10 @@ def _run_train(args: argparse.Namespace) -> int:
     from clsp.train.config import TrainConfig
     from clsp.train.trainer import train
 
+    from clsp.outputs import output_dir
+
     cfg = load_config(TrainConfig, args.config, args.overrides)
+    output_dir(args.out, "--out")
     model_dir = train(cfg, args.data, args.out, init=args.init, progress=not args.quiet)
     print(f"train: model exported to {model_dir}")
     return 0

@@ -78,6 +78,15 @@ def output_file(path: str | Path, flag: str = "--out") -> Path:
     return p
 
 
+def refuse_nonempty(path: str | Path, overwrite: bool, flag: str = "--overwrite") -> None:
+    """A folder that already holds files is not written over unless ``overwrite`` (one-line error)."""
+    p = Path(path)
+    if not overwrite and p.is_dir() and any(p.iterdir()):
+        shown = ", ".join(sorted(c.name for c in p.iterdir())[:4])
+        raise ClspError(f"{p}: not empty (holds {shown}, ...); writing there would replace it: give {flag} "
+                        "or another output folder")
+
+
 class OutputLock:
     """``with OutputLock(folder, "annotate"):`` — at most one run writes into ``folder`` at a time.
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from clsp.errors import ClspError
+from clsp.outputs import output_dir
 
 
 def _model_arg(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -189,6 +190,7 @@ def _run_zeroshot(args: argparse.Namespace) -> int:
     result.update(task=name, manifest=str(args.manifest))
     title = f"Zero-shot {name}: {args.manifest}"
     if args.out:
+        output_dir(args.out, "--out")
         png = plot_confusion(result["confusion"], result["labels"], Path(args.out) / f"zeroshot_{name}.png", title)
         result["confusion_png"] = str(png)
     return _finish_run(args, f"zeroshot_{name}", result, zeroshot_markdown(result, title))

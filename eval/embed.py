@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from clsp.audio import SAMPLING_RATE, load_audio
-from clsp.errors import ClspError
+from clsp.errors import ClspError, one_line
 
 LONG_LIST = 64  # progress bars appear by default from this many items on
 
@@ -34,7 +34,7 @@ def load_item(item: Any) -> np.ndarray:
         try:
             samples = item.load_audio()
         except Exception as e:  # lhotse raises many kinds (missing file, bad header, ffmpeg)
-            raise ClspError(f"cut '{item.id}': cannot load audio ({type(e).__name__}: {e})") from None
+            raise ClspError(f"cut '{item.id}': cannot load audio ({one_line(f'{type(e).__name__}: {e}')})") from None
         return load_audio((samples, item.sampling_rate))
     return load_audio(item)
 

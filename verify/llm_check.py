@@ -266,7 +266,7 @@ def _ask(engine: Engine, requests: list[GenerationRequest], schema: dict[str, An
          stop_after_failures: int = 0) -> Iterator[tuple[str, Verdict | None, str]]:
     """(key, verdict or None, failure reason) per result of ``engine``."""
     wanted = {r.request_id: r.meta["key"] for r in requests}
-    for res in fail_fast(engine.generate(requests), stop_after_failures, "verify (llm check)"):
+    for res in fail_fast(engine, requests, stop_after_failures, "verify (llm check)"):
         key = wanted.pop(res.request_id, None)
         if key is None:
             continue

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ import clsp.style.measure as style_measure
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
 from annotate.engines.base import public_engine_config
-from clsp.data.manifest import load_checked, resolve_inputs, write_cuts
+from clsp.data.manifest import damaged_message, load_checked, resolve_inputs, write_cuts
+from clsp.errors import ManifestError
 from clsp.outputs import OutputLock, atomic_write_text
 from verify.acoustic import acoustic_reasons
 from verify.config import VerifyConfig
@@ -226,9 +228,12 @@ def _file_sha256(path: Path) -> str:
     """sha256 of the manifest's content (decompressed: a gzip header's timestamp must not count, so a
     manifest rewritten with the same cuts, e.g. by an annotate rerun, still matches)."""
     h = hashlib.sha256()
-    with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    try:
+        with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except (EOFError, OSError, zlib.error) as e:
+        raise ManifestError(damaged_message(path, None, e)) from None
     return h.hexdigest()
 
 
@@ -264,6 +269,10 @@ def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None,
     manifests = resolve_inputs(inputs, out)  # files or data directories, names unique
     if "llm" in cfg.checks:
         load_prompt(cfg.llm.prompt)  # a bad prompt file stops the run before any work
+        if engine is None:  # ...and so does an engine that cannot start (e.g. its model is not to be had)
+            from annotate.engines.registry import preflight_engine
+
+            preflight_engine(cfg.engine, cfg.engine_config)
     engine_id = ([getattr(engine, "name", None), getattr(engine, "model", None)] if engine is not None
                  else [cfg.engine, cfg.engine_config.model]) if "llm" in cfg.checks else [None, None]
     fingerprint = run_fingerprint(cfg, manifests, engine_id)

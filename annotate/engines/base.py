@@ -137,17 +137,15 @@ class EngineDown(ClspError):
     this one line (exit status 2) and no caption is rejected or written for these failures."""
 
 
-def fail_fast(results: Iterable[GenerationResult], first_n: int, what: str) -> Iterator[GenerationResult]:
-    """``results`` passed through, except that the first results are held back until one succeeds: when the
-    first ``first_n`` all failed (or all of a shorter run did), or the engine raised instead of yielding,
-    :class:`EngineDown` is raised naming the first error. ``first_n`` = 0: results pass unchanged."""
-    if first_n <= 0:
-        yield from results
-        return
+def fail_fast(engine: Engine, requests: Iterable[GenerationRequest], first_n: int,
+              what: str) -> Iterator[GenerationResult]:
+    """``engine.generate(requests)``, except that the first results are held back until one succeeds: when
+    the first ``first_n`` all failed (or all of a shorter run did), or the engine raised instead of answering,
+    :class:`EngineDown` is raised naming the first error. ``first_n`` = 0: only the engine raising stops."""
     held: list[GenerationResult] = []
-    working = False
+    working = first_n <= 0
     try:
-        for r in results:
+        for r in engine.generate(requests):
             if working:
                 yield r
                 continue

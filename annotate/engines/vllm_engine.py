@@ -282,7 +282,7 @@ class VLLMEngine:
                 raise ClspError(f"engine 'vllm': {key} must be >= 1, got {getattr(config, key)}")
         if config.device not in ("auto", "cuda", "cpu"):
             raise ClspError(f"engine 'vllm': device must be auto, cuda or cpu, got {config.device!r}")
-        check_model_source(str(config.model))
+        self.preflight(config)
         self.config = config
         self.model = config.model
         self._stream: _Stream | None = None
@@ -291,6 +291,12 @@ class VLLMEngine:
         self._own_ray = False
         self.device: str | None = None
         self.pipeline_starts = 0  # how many times the Ray Data pipeline (and so vLLM) was started
+
+    @staticmethod
+    def preflight(config: EngineConfig) -> None:
+        """Before Ray or vLLM start: the model is a local folder or can be fetched (:func:`check_model_source`)."""
+        if config.model:
+            check_model_source(str(config.model))
 
     # -- set-up ------------------------------------------------------------------------------------------
     def _start_ray(self) -> str:

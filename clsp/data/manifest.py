@@ -128,7 +128,7 @@ def count_cuts(path: str | Path) -> int:
         with (gzip.open(p, "rb") if p.name.endswith(".gz") else open(p, "rb")) as f:
             return sum(1 for line in f if line.strip())
     except (EOFError, OSError, zlib.error) as e:
-        raise ManifestError(_damaged(p, None, e)) from None
+        raise ManifestError(damaged_message(p, None, e)) from None
 
 
 def id_hash(text: str) -> int:
@@ -136,7 +136,8 @@ def id_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
-def _damaged(p: Path, lineno: int | None, e: BaseException) -> str:
+def damaged_message(p: Path, lineno: int | None, e: BaseException) -> str:
+    """The one line for a manifest whose (gzip) stream cannot be read to its end."""
     where = f" after line {lineno}" if lineno else ""
     return f"{p}: the file is damaged{where} ({type(e).__name__}: {e}); was it cut short by an interrupted write?"
 
@@ -184,7 +185,7 @@ def iter_raw(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError as e:
                     raise ManifestError(f"{p}:{lineno}: not a JSON object ({e.msg})") from None
     except (EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
-        raise ManifestError(_damaged(p, lineno, e)) from None
+        raise ManifestError(damaged_message(p, lineno, e)) from None
 
 
 def validate_cut(cut: Cut, check_audio: bool = True, require_recording: bool = True) -> None:

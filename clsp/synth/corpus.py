@@ -30,6 +30,7 @@ from tqdm import tqdm
 from clsp.config import to_dict
 from clsp.data.captions import Caption, CaptionSource, make_caption_id, with_captions
 from clsp.data.manifest import SPLITS, split_manifest_path, write_cuts
+from clsp.outputs import refuse_nonempty
 from clsp.style.describe import write_captions
 from clsp.style.labels import EMOTIONS, QUALITIES, StyleSpan, StyleSummary
 from clsp.synth.render import SAMPLING_RATE, render_segment
@@ -167,7 +168,8 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tr
                       overwrite: bool = False) -> dict[str, Any]:
     """Write the corpus to ``out_dir``; returns the summary also saved as ``synth.json``.
 
-    When ``out_dir`` already holds a finished corpus made with the same config, nothing is redone.
+    When ``out_dir`` already holds a finished corpus made with the same config, nothing is redone; any other
+    non-empty ``out_dir`` is refused unless ``overwrite``.
     """
     from lhotse.serialization import deserialize_item
 
@@ -180,6 +182,7 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tr
         if done.get("config") == wanted and all(split_manifest_path(out, s).is_file() for s in SPLITS):
             done["reused"] = True
             return done
+    refuse_nonempty(out, overwrite)
     (out / "wavs").mkdir(parents=True, exist_ok=True)
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="clsp-espeak-") as tmp:
