@@ -67,7 +67,9 @@ def test_iemocap_four_classes_excited_merged_into_happy(clips, tmp_path):
     assert summary["labels"]["emotion"] == {"angry": 1, "happy": 2, "neutral": 1, "sad": 1}
     assert sum(summary["skipped"].values()) == 2  # fru, xxx
     rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
-    assert len(rejects) == 1 and "M009" in rejects[0]["path"] and "missing" in rejects[0]["reason"]
+    assert len(rejects) == 1 and "M009" in rejects[0]["path"] and "missing" in rejects[0]["message"]
+    assert rejects[0]["code"] == "missing_file" and rejects[0]["cut_id"] is None
+    assert rejects[0]["manifest"] == "cuts_test.jsonl.gz"
 
 
 def test_iemocap_errors_name_the_problem(tmp_path):

@@ -4,7 +4,8 @@ A preparer writes, under its output folder:
 
 - ``cuts_<split>.jsonl.gz``: the lhotse manifest (labels as ``cut.custom`` string fields such as
   ``emotion``, ``gender``, ``age_bin``; the speaker on the supervision);
-- ``rejects.jsonl``: one ``{"path": ..., "reason": ...}`` per file that could not be used (when any);
+- ``rejects.jsonl``: one line per file that could not be used (when any), in the one rejects format
+  (:mod:`clsp.data.rejects`: ``cut_id`` null, ``manifest``, ``code``, ``message``) plus its ``path``;
 - ``prepare.json``: counts per label, what was skipped by design (e.g. IEMOCAP's other emotions) and why.
 """
 
@@ -21,6 +22,8 @@ from lhotse import Recording, SupervisionSegment
 from lhotse.cut import MonoCut
 
 from clsp.data.manifest import split_manifest_path, write_cuts
+from clsp.data.rejects import REJECTS_NAME, reject_record
+from clsp.outputs import atomic_write_text
 from clsp.errors import ClspError
 
 
@@ -32,8 +35,8 @@ class Prepared:
     rejects: list[dict[str, str]] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
 
-    def reject(self, path: str | Path, reason: str) -> None:
-        self.rejects.append({"path": str(path), "reason": reason})
+    def reject(self, path: str | Path, code: str, message: str) -> None:
+        self.rejects.append({"path": str(path), "code": code, "message": message})
 
 
 def file_cut(path: Path, cut_id: str, custom: dict[str, Any], speaker: str | None = None,
@@ -53,7 +56,7 @@ def add_file(prepared: Prepared, path: Path, cut_id: str, custom: dict[str, Any]
     try:
         prepared.cuts.append(file_cut(path, cut_id, custom, **kwargs))
     except Exception as e:  # soundfile/ffmpeg/lhotse errors on broken files
-        prepared.reject(path, f"unreadable audio ({type(e).__name__}: {e})")
+        prepared.reject(path, "unreadable_audio", f"unreadable audio ({type(e).__name__}: {e})")
 
 
 def require_dir(root: str | Path, corpus: str) -> Path:
@@ -77,13 +80,15 @@ def write_prepared(prepared: Prepared, out_dir: str | Path, corpus: str, root: s
                    fields: Iterable[str]) -> dict[str, Any]:
     """Write the manifest, ``rejects.jsonl`` and ``prepare.json``; returns the summary."""
     if not prepared.cuts:
-        detail = f" ({len(prepared.rejects)} rejected, e.g. {prepared.rejects[0]['reason']})" if prepared.rejects else ""
+        detail = f" ({len(prepared.rejects)} rejected, e.g. {prepared.rejects[0]['message']})" if prepared.rejects else ""
         raise ClspError(f"{root}: no usable {corpus} clips found{detail}")
     out = Path(out_dir)
     manifest = write_cuts(sorted(prepared.cuts, key=lambda c: c.id), split_manifest_path(out, split))
-    rejects = out / "rejects.jsonl"
+    rejects = out / REJECTS_NAME
     if prepared.rejects:
-        rejects.write_text("".join(json.dumps(r) + "\n" for r in prepared.rejects))
+        lines = [json.dumps(reject_record(None, r["code"], r["message"], manifest.name, path=r["path"])) + "\n"
+                 for r in prepared.rejects]
+        atomic_write_text(rejects, "".join(lines))
     elif rejects.exists():
         rejects.unlink()
     summary = {

@@ -61,7 +61,7 @@ def prepare_cremad(root: str | Path, out_dir: str | Path, split: str = "test") -
     for wav in sorted(root.rglob("*.wav")):
         m = _NAME.match(wav.stem)
         if m is None or m[3] not in EMOTIONS or m[4] not in LEVELS:
-            prepared.reject(wav, "file name is not a CREMA-D name (ActorID_SEN_EMO_LV, e.g. 1001_DFA_ANG_XX)")
+            prepared.reject(wav, "bad_file_name", "file name is not a CREMA-D name (ActorID_SEN_EMO_LV, e.g. 1001_DFA_ANG_XX)")
             continue
         actor, sentence, emotion, level = m.groups()
         custom: dict[str, Any] = {"emotion": EMOTIONS[emotion], "emotion_level": LEVELS[level], "actor": actor}

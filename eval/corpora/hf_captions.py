@@ -153,7 +153,7 @@ def prepare_caption_dataset(dataset: str | Path, audio_root: str | Path, out_dir
             break
         made = _row_cut(row, cols, audio_root, f"{preset}-{split}-", preset)
         if isinstance(made, str):
-            prepared.reject(f"{dataset}[{split}] row {i}", made)
+            prepared.reject(f"{dataset}[{split}] row {i}", "unusable_row", made)
         elif made.id in seen:
             prepared.skipped["duplicate clip (same audio path as an earlier row)"] += 1
         else:

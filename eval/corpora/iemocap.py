@@ -60,7 +60,7 @@ def prepare_iemocap(root: str | Path, out_dir: str | Path, split: str = "test") 
                     continue
                 wav = session / "sentences" / "wav" / utt.rsplit("_", 1)[0] / f"{utt}.wav"
                 if not wav.is_file():
-                    prepared.reject(wav, f"labelled in {label_file.name} but the wav is missing")
+                    prepared.reject(wav, "missing_file", f"labelled in {label_file.name} but the wav is missing")
                     continue
                 letter = utt.rsplit("_", 1)[-1][:1].upper()
                 gender = {"F": "female", "M": "male"}.get(letter)

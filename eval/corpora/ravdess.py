@@ -43,7 +43,7 @@ def prepare_ravdess(root: str | Path, out_dir: str | Path, split: str = "test",
     for wav in sorted(root.rglob("*.wav")):
         info = parse_name(wav.stem)
         if info is None or info["vocal_channel"] is None:
-            prepared.reject(wav, "file name is not a RAVDESS name (MM-VV-EE-II-SS-RR-AA, e.g. 03-01-05-01-02-01-12)")
+            prepared.reject(wav, "bad_file_name", "file name is not a RAVDESS name (MM-VV-EE-II-SS-RR-AA, e.g. 03-01-05-01-02-01-12)")
             continue
         if info["vocal_channel"] == "song" and not include_song:
             prepared.skipped["song (vocal channel 02)"] += 1
