@@ -76,7 +76,9 @@ def _add_manifest(sub: argparse._SubParsersAction) -> None:
     im.set_defaults(handler=_run_import_recipe)
 
     ex = msub.add_parser("export-recipe", help="our caption records -> the recipe's short_captions/long_captions",
-                         description="Write captions of a given status onto supervisions for the icefall recipe.")
+                         description="Write captions of a given status onto supervisions for the icefall recipe's "
+                         "stage 2 (its stage 1 reads supervision.text from webdataset tars). Cuts with fewer than 1 "
+                         "global or 2 fine captions of that status are left out and counted.")
     ex.add_argument("input", type=Path)
     ex.add_argument("output", type=Path)
     ex.add_argument("--status", default="kept", choices=["kept", "pending", "rejected"])
@@ -109,12 +111,26 @@ def _run_import_recipe(args: argparse.Namespace) -> int:
 
 
 def _run_export_recipe(args: argparse.Namespace) -> int:
-    from clsp.data.manifest import read_cuts, write_cuts
-    from clsp.data.recipe import to_recipe_cut
+    from collections import Counter
 
-    cuts = read_cuts(args.input).map(lambda c: to_recipe_cut(c, status=args.status))
-    write_cuts(cuts, args.output)
-    print(f"exported -> {args.output}")
+    from clsp.data.manifest import read_cuts, write_cuts
+    from clsp.data.recipe import export_recipe_cuts
+
+    left_out: Counter[str] = Counter()
+    written = [0]
+
+    def counted():
+        for cut in export_recipe_cuts(read_cuts(args.input), args.status, left_out):
+            written[0] += 1
+            yield cut
+
+    write_cuts(counted(), args.output)
+    reasons = ", ".join(f"{n} with {why}" for why, n in sorted(left_out.items()))
+    if not written[0]:
+        args.output.unlink()
+        raise ClspError(f"{args.input}: no cut has the captions the recipe's stage 2 needs ({reasons})")
+    print(f"exported {written[0]} cuts -> {args.output}" + (f"; left out {sum(left_out.values())}: {reasons}"
+                                                            if left_out else ""))
     return 0
 
 

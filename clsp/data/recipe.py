@@ -11,10 +11,17 @@ supervision of each cut::
 
 :func:`from_recipe_cut` turns such a cut into our data model (captions as records in
 ``cut.custom["captions"]``, attributes as cut custom fields); :func:`to_recipe_cut` writes the kept
-captions and attributes back onto the supervision so our manifests train in the original recipe.
+captions and attributes back onto the supervision so our manifests train in the original recipe's
+**stage 2** (its stage 1 trains on ``supervision.text`` from webdataset tars, not on these manifests).
+Stage 2 draws ``random.choice(short_captions)`` and ``random.sample(long_captions, 2)``, so
+:func:`export_recipe_cuts` leaves out (and counts) cuts with fewer than :data:`RECIPE_MIN_CAPTIONS`; long
+captions are written shortest first, as the recipe sorts them (its evaluation takes ``long_captions[-1]``).
 """
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
 
 from lhotse.cut import Cut
 from lhotse.utils import fastcopy
@@ -23,6 +30,7 @@ from clsp.data.captions import Caption, CaptionSource, add_captions, get_caption
 from clsp.errors import ManifestError
 
 RECIPE_CAPTION_FIELDS = {"global": "short_captions", "fine": "long_captions"}
+RECIPE_MIN_CAPTIONS = {"global": 1, "fine": 2}  # what the recipe's stage 2 samples from every cut
 # Attributes the recipe keeps on supervisions; strings unless listed in _LIST_ATTRIBUTES.
 RECIPE_ATTRIBUTES = ("pitch", "speaking_rate", "accent", "intrinsic_tags", "situational_tags")
 _LIST_ATTRIBUTES = ("intrinsic_tags", "situational_tags")
@@ -63,13 +71,15 @@ def from_recipe_cut(cut: Cut, dataset: str = "recipe") -> Cut:
 
 
 def to_recipe_cut(cut: Cut, status: str = "kept") -> Cut:
-    """Our data model → recipe cut: captions of ``status`` become ``short_captions``/``long_captions``."""
+    """Our data model → recipe cut: captions of ``status`` become ``short_captions``/``long_captions``
+    (long captions shortest first, as the recipe keeps them)."""
     if not cut.supervisions:
         raise ManifestError(f"cut '{cut.id}': the recipe format needs a supervision to hold the captions")
     sup = cut.supervisions[0]
     custom = dict(sup.custom or {})
     for kind, field in RECIPE_CAPTION_FIELDS.items():
-        custom[field] = [c.text for c in get_captions(cut, kind=kind, status=status)]
+        texts = [c.text for c in get_captions(cut, kind=kind, status=status)]
+        custom[field] = sorted(texts, key=len) if kind == "fine" else texts
     cut_custom = cut.custom or {}
     for name in RECIPE_ATTRIBUTES:
         if cut_custom.get(name) is not None:
@@ -77,3 +87,18 @@ def to_recipe_cut(cut: Cut, status: str = "kept") -> Cut:
     gender = cut_custom.get("gender") or sup.gender
     new_sup = fastcopy(sup, custom=custom, gender=gender)
     return fastcopy(cut, supervisions=[new_sup, *cut.supervisions[1:]])
+
+
+def export_recipe_cuts(cuts: Iterable[Cut], status: str, left_out: Counter[str]) -> Iterator[Cut]:
+    """Recipe cuts of ``cuts`` (:func:`to_recipe_cut`) that the recipe's stage 2 can train on; the others are
+    left out and counted in ``left_out`` by reason."""
+    for cut in cuts:
+        out = to_recipe_cut(cut, status)
+        custom = out.supervisions[0].custom
+        short = [k for k, n in RECIPE_MIN_CAPTIONS.items() if len(custom[RECIPE_CAPTION_FIELDS[k]]) < n]
+        if short:
+            kind = short[0]
+            n = RECIPE_MIN_CAPTIONS[kind]
+            left_out[f"fewer than {n} {status} {kind} caption{'s' if n > 1 else ''}"] += 1
+            continue
+        yield out
