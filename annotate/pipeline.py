@@ -27,7 +27,7 @@ import numpy as np
 from lhotse.cut import Cut
 from tqdm import tqdm
 
-from annotate.audio_checks import AudioReject, load_checked_audio
+from annotate.audio_checks import AudioReject, check_header, load_checked_audio
 from annotate.config import AnnotateConfig
 from annotate.engines.base import Engine, GenerationRequest, GenerationResult, fail_fast, public_engine_config
 from annotate.prompts import PromptTemplate, load_prompt
@@ -149,19 +149,21 @@ class ManifestRun:
         self._skip(self.rows_per_cut - len(rows))
         return _Job(cut, rows) if rows else None
 
-    def _load(self, job: _Job) -> list[tuple[Cut, np.ndarray, list[Row]]] | AudioReject:
+    def _load(self, job: _Job) -> list[tuple[Cut, np.ndarray | None, list[Row]]] | AudioReject:
+        """The job's audio (a long recording: its VAD pieces, whose audio is read when they are sent)."""
         try:
-            audio = load_checked_audio(job.cut, self.cfg.length_tolerance_s, self.cfg.min_peak)
             if job.rows is not None:
-                return [(job.cut, audio, job.rows)]
-            pieces = self.splitter.split(job.cut, audio)
+                return [(job.cut, load_checked_audio(job.cut, self.cfg.length_tolerance_s, self.cfg.min_peak),
+                         job.rows)]
+            check_header(job.cut, self.cfg.length_tolerance_s)
+            pieces = self.splitter.split(job.cut, self.cfg.min_peak)
         except AudioReject as e:
             return e
         except Exception as e:  # VAD or an unexpected loader failure: recorded, the run goes on
             return AudioReject("load_failed", f"{type(e).__name__}: {e}")
         if not pieces:
             return AudioReject("no_speech", f"Silero VAD found no speech piece of at least {self.cfg.vad.min_piece_s:g} s")
-        return [(p, a, self.pending_rows(p)) for p, a in pieces]
+        return [(p, None, self.pending_rows(p)) for p in pieces]
 
     def _reject(self, cut_id: str, err: AudioReject) -> None:
         self.rejects.add(cut_id, err.code, err.detail, manifest=self.manifest.name)
@@ -192,6 +194,12 @@ class ManifestRun:
                     for _, _, rows in loaded:
                         self._skip(self.rows_per_cut - len(rows))
                 for unit_cut, audio, rows in loaded:
+                    if rows and audio is None:  # a VAD piece: read now, one piece at a time
+                        try:
+                            audio = load_checked_audio(unit_cut, self.cfg.length_tolerance_s)
+                        except AudioReject as e:
+                            self._reject(unit_cut.id, e)
+                            continue
                     if rows:
                         self._register(unit_cut, rows)
                         for row in rows:

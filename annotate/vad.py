@@ -3,7 +3,8 @@
 Silero (the ``silero-vad`` package, its TorchScript model shipped inside the package) finds speech
 regions; :func:`plan_pieces` joins neighbouring regions into pieces of at most ``max_s`` seconds; each
 piece becomes a lhotse cut ``<cut_id>-vad<NNN>`` (a truncation of the recording) that replaces the
-long cut. Pieces keep the supervisions that lie wholly inside them and the speaker-level ``gender``;
+long cut. The recording is read in windows of at most :data:`WINDOW_S` (bounded memory however long it
+is) and each piece's audio is read only when it is sent to the engine. Pieces keep the supervisions that lie wholly inside them and the speaker-level ``gender``;
 clip-level style labels and captions of the long recording are dropped (they need not hold for a
 piece), and ``custom["vad"] = {"parent", "index", "count", "start", "end"}`` records where the piece came from.
 """
@@ -20,6 +21,7 @@ from lhotse.utils import fastcopy
 from annotate.config import VADConfig
 
 SAMPLING_RATE = 16000
+WINDOW_S = 600.0  # seconds of a long recording that Silero sees at a time
 KEEP_CUSTOM = ("gender", "split")
 MIN_SUPERVISION_OVERLAP = 0.5  # a supervision goes with the piece holding more than half of it
 
@@ -102,13 +104,23 @@ class SileroSplitter:
                 speech_pad_ms=int(pad * 1000), max_speech_duration_s=self.max_s - 2 * pad, return_seconds=False)
         return [(s["start"] / SAMPLING_RATE, s["end"] / SAMPLING_RATE) for s in stamps]
 
-    def split(self, cut: Cut, audio: np.ndarray) -> list[tuple[Cut, np.ndarray]]:
-        """Pieces of ``cut`` and their audio slices ((S_i,) float32 16 kHz); empty when no speech is found."""
-        total = audio.shape[0] / SAMPLING_RATE
-        pieces = plan_pieces(self.speech_spans(audio), self.max_s, self.cfg.merge_gap_s, self.cfg.min_piece_s,
-                             min(total, cut.duration))
-        out = []
-        for i, (start, end) in enumerate(pieces):
-            a, b = int(round(start * SAMPLING_RATE)), int(round(end * SAMPLING_RATE))
-            out.append((piece_cut(cut, i, len(pieces), start, end), audio[a:b]))
-        return out
+    def split(self, cut: Cut, min_peak: float = 0.0) -> list[Cut]:
+        """The piece cuts of ``cut`` (empty when no speech is found). The recording is read window by window
+        (:func:`clsp.audio.audio_windows`); unreadable, empty, NaN/inf audio or a peak below ``min_peak``
+        (silence) raise :class:`annotate.audio_checks.AudioReject`."""
+        from annotate.audio_checks import AudioReject
+        from clsp.audio import AudioError, audio_windows
+
+        spans: list[tuple[float, float]] = []
+        offset, peak = 0.0, 0.0
+        try:
+            for audio in audio_windows(cut, WINDOW_S):
+                peak = max(peak, float(np.abs(audio).max()))
+                spans += [(offset + a, offset + b) for a, b in self.speech_spans(audio)]
+                offset += len(audio) / SAMPLING_RATE
+        except AudioError as e:
+            raise AudioReject(e.code, str(e)) from None
+        if peak < min_peak:
+            raise AudioReject("silent", f"peak amplitude {peak:.2e} is below {min_peak:.0e}")
+        pieces = plan_pieces(spans, self.max_s, self.cfg.merge_gap_s, self.cfg.min_piece_s, min(offset, cut.duration))
+        return [piece_cut(cut, i, len(pieces), start, end) for i, (start, end) in enumerate(pieces)]

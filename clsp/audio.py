@@ -1,4 +1,8 @@
-"""Audio input for the model API: file paths or (array, sampling_rate) pairs → 16 kHz mono float32."""
+"""Audio input for the model API: file paths, (array, sampling_rate) pairs or lhotse cuts → 16 kHz mono float32.
+
+Long audio is read in windows (:func:`audio_windows`): a file is never decoded whole, so memory stays
+bounded by the window, whatever the recording's length.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,26 @@ from math import gcd
 from pathlib import Path
 from typing import Union
 
+import math
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from clsp.errors import ClspError
+from clsp.errors import ClspError, one_line
 
 SAMPLING_RATE = 16000
 AudioItem = Union[str, Path, tuple[np.ndarray, int]]
+
+
+class AudioError(ClspError):
+    """Audio that cannot be used; ``code`` is ``undecodable``, ``empty`` or ``non_finite``."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLING_RATE) -> np.ndarray:
@@ -44,4 +60,60 @@ def load_audio(item: AudioItem, sampling_rate: int = SAMPLING_RATE) -> np.ndarra
         raise ClspError(f"{item if isinstance(item, (str, Path)) else 'audio array'}: empty audio")
     if not np.isfinite(audio).all():
         raise ClspError(f"{item if isinstance(item, (str, Path)) else 'audio array'}: audio contains NaN or inf")
+    return resample(audio, sr, sampling_rate)
+
+
+def describe(item: Any) -> str:
+    """How an audio item is named in errors: the path, ``cut '<id>'``, or ``audio array``."""
+    if isinstance(item, (str, Path)):
+        return str(item)
+    if hasattr(item, "recording") and hasattr(item, "id"):
+        return f"cut '{item.id}'"
+    return "audio array"
+
+
+def audio_windows(item: Any, window_s: float, sampling_rate: int = SAMPLING_RATE) -> Iterator[np.ndarray]:
+    """The audio of ``item`` (a path, an ``(array, sr)`` pair or a lhotse cut) as consecutive windows of
+    (S,) float32 mono at ``sampling_rate`` Hz: one window when it lasts at most ``window_s`` seconds, else
+    ceil(duration / window_s) equal windows. A file or cut is read one window at a time (bounded memory);
+    each window is checked (empty, NaN/inf: :class:`ClspError` naming the item)."""
+    name = describe(item)
+    if isinstance(item, (str, Path)):
+        try:
+            with sf.SoundFile(str(item)) as f:
+                sr, total = f.samplerate, f.frames
+                for a, b in _bounds(total, sr, window_s):
+                    f.seek(a)
+                    yield _checked(f.read(b - a, dtype="float32", always_2d=True).mean(axis=1), sr, name,
+                                   sampling_rate)
+        except (sf.LibsndfileError, RuntimeError, OSError) as e:
+            raise AudioError("undecodable", f"{item}: cannot read audio ({one_line(e, 200)})") from None
+    elif hasattr(item, "load_audio") and hasattr(item, "truncate"):  # a lhotse cut: read its own span
+        n = max(1, math.ceil(item.duration / window_s - 1e-9))
+        for k in range(n):
+            piece = item if n == 1 else item.truncate(offset=k * item.duration / n, duration=item.duration / n,
+                                                       preserve_id=True)
+            try:
+                samples = np.asarray(piece.load_audio(), dtype=np.float32)
+            except Exception as e:  # lhotse raises many kinds (missing file, bad header, ffmpeg)
+                raise AudioError("undecodable", f"{name}: cannot load audio "
+                                 f"({one_line(f'{type(e).__name__}: {e}', 200)})") from None
+            yield _checked(samples.mean(axis=0) if samples.ndim == 2 else samples, item.sampling_rate, name,
+                           sampling_rate)
+    else:
+        audio = load_audio(item, sampling_rate)
+        for a, b in _bounds(len(audio), sampling_rate, window_s):
+            yield audio[a:b]
+
+
+def _bounds(total: int, sr: int, window_s: float) -> list[tuple[int, int]]:
+    n = max(1, math.ceil(total / sr / window_s - 1e-9))
+    return [(round(k * total / n), round((k + 1) * total / n)) for k in range(n)] if total else [(0, 0)]
+
+
+def _checked(audio: np.ndarray, sr: int, name: str, sampling_rate: int) -> np.ndarray:
+    if audio.size == 0:
+        raise AudioError("empty", f"{name}: empty audio")
+    if not np.isfinite(audio).all():
+        raise AudioError("non_finite", f"{name}: audio contains NaN or inf")
     return resample(audio, sr, sampling_rate)

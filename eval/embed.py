@@ -1,7 +1,8 @@
 """Batched speech embeddings for evaluation, scoring and search, with a progress bar for long lists.
 
 Items are audio file paths, ``(samples, sampling_rate)`` pairs or lhotse cuts (a cut's own span of its
-recording is loaded, so segments of long recordings are embedded correctly).
+recording is loaded, so segments of long recordings are embedded correctly); long audio is encoded in
+windows (:meth:`clsp.model.CLSPModel.encode_audio`), so memory does not grow with its length.
 """
 
 from __future__ import annotations
@@ -10,11 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-
-from clsp.audio import SAMPLING_RATE, load_audio
-from clsp.errors import ClspError, one_line
 
 LONG_LIST = 64  # progress bars appear by default from this many items on
 
@@ -28,17 +25,6 @@ def item_name(item: Any) -> str:
     return "<array>"
 
 
-def load_item(item: Any) -> np.ndarray:
-    """Any item → (S,) float32 mono at 16 kHz; unreadable audio raises :class:`ClspError` naming it."""
-    if hasattr(item, "load_audio") and hasattr(item, "id"):  # a lhotse cut
-        try:
-            samples = item.load_audio()
-        except Exception as e:  # lhotse raises many kinds (missing file, bad header, ffmpeg)
-            raise ClspError(f"cut '{item.id}': cannot load audio ({one_line(f'{type(e).__name__}: {e}')})") from None
-        return load_audio((samples, item.sampling_rate))
-    return load_audio(item)
-
-
 def progress_bar(total: int, progress: bool | None, desc: str):
     from tqdm.auto import tqdm
 
@@ -48,25 +34,21 @@ def progress_bar(total: int, progress: bool | None, desc: str):
 
 def embed_audio(model, items: Sequence[Any], batch_size: int = 16, progress: bool | None = None,
                 desc: str = "embedding audio", rejects: list[tuple[int, str]] | None = None) -> torch.Tensor:
-    """Items → (N, J) unit vectors, in order, ``batch_size`` clips per forward pass.
+    """Items → (N, J) unit vectors, in order, ``batch_size`` clips (or windows of long ones) per forward pass.
 
     ``progress``: ``None`` shows a bar from :data:`LONG_LIST` items on. With a ``rejects`` list, an item
-    whose audio cannot be read is left out and ``(index, reason)`` appended to it; without one, the first
-    such item raises :class:`ClspError`.
+    whose audio cannot be used (unreadable, empty, NaN/inf, too short) is left out and ``(index, reason)``
+    appended to it; without one, the first such item raises :class:`ClspError`.
     """
     out = []
     with progress_bar(len(items), progress, desc) as bar:
         for start in range(0, len(items), batch_size):
-            waves = []
-            for i in range(start, min(start + batch_size, len(items))):
-                try:
-                    waves.append((load_item(items[i]), SAMPLING_RATE))
-                except ClspError as e:
-                    if rejects is None:
-                        raise
-                    rejects.append((i, str(e)))
-            if waves:
-                out.append(model.encode_audio(waves, batch_size=len(waves)))
-            bar.update(min(batch_size, len(items) - start))
+            chunk_rejects: list[tuple[int, str]] = []
+            chunk = list(items[start:start + batch_size])
+            out.append(model.encode_audio(chunk, batch_size=batch_size,
+                                          rejects=chunk_rejects if rejects is not None else None))
+            if rejects is not None:
+                rejects.extend((start + i, reason) for i, reason in chunk_rejects)
+            bar.update(len(chunk))
     return torch.cat(out) if out else torch.zeros(0, model.config.joint_dim)
 

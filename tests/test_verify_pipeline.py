@@ -314,3 +314,19 @@ def test_unreadable_audio_is_a_recorded_rejection(small_corpus, tmp_path):
     assert {s for cid, (s, _) in result.items() if "/fine/" in cid} == {"pending"}
     assert all(s == "rejected" and len(r) == 1 and r[0].startswith("acoustic:audio_error: ") for s, r in bad_caps)
     assert summary["per_check"]["acoustic"]["by_code"]["audio_error"] == 4
+
+
+def test_audio_over_the_acoustic_limit_is_not_loaded_and_its_captions_stay_pending(small_corpus, tmp_path,
+                                                                                     monkeypatch):
+    import clsp.style.measure as measure
+
+    calls = []
+    monkeypatch.setattr(measure, "measure_style", lambda *a, **k: calls.append(a))  # a spy: must not be reached
+    src = pending_manifest(small_corpus, tmp_path / "in", edit=False)
+    cfg = load_config(VerifyConfig, None, ["checks=[rules, acoustic]", "kinds=[global]", "acoustic_max_audio_s=1"])
+    summary = verify(cfg, [src], tmp_path / "out", progress=False)
+    assert calls == []
+    result = {cid: v for cid, v in statuses(tmp_path / "out" / src.name).items() if "/global/" in cid}
+    assert {s for s, _ in result.values()} == {"pending"}
+    assert all(len(r) == 1 and r[0].startswith("acoustic:too_long: ") for _, r in result.values())
+    assert summary["captions"]["left_pending"] == len(result) == summary["per_check"]["acoustic"]["left_pending_too_long"]

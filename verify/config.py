@@ -117,6 +117,8 @@ class VerifyConfig:
       caption and all reasons are recorded;
     - ``measure`` / ``acoustic``: the audio analysis (:class:`clsp.style.measure.MeasureConfig`, run once per
       cut) and the tolerances of the acoustic check (:class:`verify.acoustic.AcousticCheckConfig`);
+      ``acoustic_max_audio_s``: clips longer than this (seconds) are not loaded: their captions are left
+      ``pending`` with ``acoustic:too_long`` (captions describe clips of seconds, not hours);
     - ``engine`` / ``engine_config``: the LLM engine (an ``annotate.engines.registry`` name) and its settings.
     """
 
@@ -127,6 +129,7 @@ class VerifyConfig:
     rules: RulesConfig = field(default_factory=RulesConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     acoustic: AcousticCheckConfig = field(default_factory=AcousticCheckConfig)
+    acoustic_max_audio_s: float = 600.0
     llm: LLMCheckConfig = field(default_factory=LLMCheckConfig)
     engine: str = "vllm"
     engine_config: EngineConfig = field(default_factory=lambda: EngineConfig(model=DEFAULT_VERIFIER_MODEL))
@@ -136,6 +139,8 @@ class VerifyConfig:
         if bad or not self.checks:
             raise ValueError(f"key 'checks' holds {bad or self.checks!r}; expected some of {', '.join(CHECK_ORDER)}")
         _check_kinds("kinds", self.kinds, allow_empty=False)
+        if not self.acoustic_max_audio_s > 0:
+            raise ValueError(f"key 'acoustic_max_audio_s' must be > 0 seconds, got {self.acoustic_max_audio_s}")
         if self.engine not in LLM_ENGINES:
             raise ValueError(f"key 'engine' must be an LLM engine ({', '.join(LLM_ENGINES)}), got {self.engine!r}")
 

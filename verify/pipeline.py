@@ -159,6 +159,12 @@ class Verifier:
                 by_cut.setdefault(t.cut_index, []).append(t)
         for i, group in _progress(by_cut.items(), self.progress, "acoustic", len(by_cut)):
             cut = cuts[i]
+            if cut.duration > self.cfg.acoustic_max_audio_s:  # never load hours of audio: leave them pending
+                for t in group:
+                    t.unsure.append(f"acoustic:too_long: {cut.duration:.0f} s is over acoustic_max_audio_s "
+                                    f"{self.cfg.acoustic_max_audio_s:g}")
+                    self.tallies["acoustic"].extra["left_pending_too_long"] += 1
+                continue
             try:
                 audio = np.asarray(cut.load_audio(), dtype=np.float32)
                 audio = audio.mean(axis=0) if audio.ndim == 2 else audio
@@ -316,7 +322,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         rows.append(f"{name:10s} {t['checked']:8d} {t['kept']:8d} {t['rejected']:8d}  {codes or '-'}"
                     + (f"  ({', '.join(extra)})" if extra else ""))
     c = summary["captions"]
-    pending = f"; {c['left_pending']} left pending (engine errors, see their reasons)" if c.get("left_pending") else ""
+    pending = f"; {c['left_pending']} left pending (see their reasons)" if c.get("left_pending") else ""
     rows.append(f"{'all':10s} {c['checked']:8d} {c['kept']:8d} {c['rejected']:8d}  "
                 f"{c['not_checked']} caption(s) left as they were{pending}")
     return "\n".join(rows)

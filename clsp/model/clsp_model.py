@@ -16,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clsp.audio import AudioItem, load_audio
+from clsp.audio import SAMPLING_RATE, AudioItem, audio_windows, describe
 from clsp.config import from_dict, to_dict
 from clsp.errors import ClspError
 from clsp.model.config import ModelConfig
 from clsp.model.speech import build_speech_encoder
 from clsp.model.text import TextEncoder
 
+ENCODE_WINDOW_S = 30.0  # seconds: longer audio is encoded in windows (training clips are at most 30 s)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TEXT_DIR = "text_encoder"
@@ -72,8 +73,16 @@ class CLSPModel(nn.Module):
     # ---- training-time forward -------------------------------------------------------------------
     def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors."""
+        return self.speech_head(self.pool_speech(inputs, lengths)[0])
+
+    def pool_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs (B, T, F) or (B, S), lengths (B,) → pooled encoder features (B, D) and the encoder frames
+        each row pooled over (B,) (the weights when windows of one recording are pooled together)."""
         frames, frame_lens = self.speech_encoder(inputs, lengths)
-        pooled = masked_mean(frames, frame_lens)
+        return masked_mean(frames, frame_lens), frame_lens
+
+    def speech_head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled speech-encoder features (B, D) → (B, J) unit vectors."""
         return F.normalize(self.audio_transform(self.audio_projection(pooled)), dim=-1)
 
     def forward_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -108,15 +117,55 @@ class CLSPModel(nn.Module):
         return self.speech_encoder.input_spec(waves)
 
     @torch.no_grad()
-    def encode_audio(self, items: list[AudioItem], batch_size: int = 16) -> torch.Tensor:
-        """File paths or (array, sampling_rate) pairs (resampled to 16 kHz) → (N, J) unit vectors."""
+    def encode_audio(self, items: list[AudioItem], batch_size: int = 16, window_s: float = ENCODE_WINDOW_S,
+                     rejects: list[tuple[int, str]] | None = None) -> torch.Tensor:
+        """File paths, (array, sampling_rate) pairs or lhotse cuts (resampled to 16 kHz) → (N, J) unit vectors.
+
+        Audio up to ``window_s`` seconds (as long as training clips) is encoded whole; longer audio in equal
+        windows, read one at a time, whose encoder features are pooled together (weighted by frames): memory
+        stays bounded whatever the length. Audio shorter than the encoder takes, unreadable, empty or
+        non-finite audio raises :class:`ClspError` naming the item; with a ``rejects`` list the item is left
+        out instead (no output row) and ``(index, reason)`` appended.
+        """
         was_training = self.training
         self.eval()
+        min_s = self.speech_encoder.input_spec.min_seconds
+        sums: dict[int, list] = {}  # item index -> [frame-weighted sum of pooled features (D,), frames]
+        batch: list[tuple[int, np.ndarray]] = []
+        done: list[int] = []
+
+        def run() -> None:
+            inputs, lengths = self.speech_inputs([w for _, w in batch])
+            pooled, frames = self.pool_speech(inputs.to(self.device), lengths.to(self.device))
+            for (i, _), vec, n in zip(batch, pooled.double().cpu(), frames.cpu().tolist()):
+                acc = sums.setdefault(i, [0.0, 0])
+                acc[0], acc[1] = acc[0] + vec * n, acc[1] + n
+            batch.clear()
+
+        for i, item in enumerate(items):
+            try:
+                for wave in audio_windows(item, window_s):
+                    if len(wave) < min_s * SAMPLING_RATE:
+                        raise ClspError(f"{describe(item)}: {len(wave) / SAMPLING_RATE:.3f} s of audio is shorter "
+                                        f"than the {min_s:.3f} s the model takes")
+                    batch.append((i, wave))
+                    if len(batch) == batch_size:
+                        run()
+            except ClspError as e:
+                if rejects is None:
+                    self.train(was_training)
+                    raise
+                rejects.append((i, str(e)))
+                sums.pop(i, None)
+                batch[:] = [b for b in batch if b[0] != i]
+                continue
+            done.append(i)
+        if batch:
+            run()
         out = []
-        for start in range(0, len(items), batch_size):
-            waves = [load_audio(item) for item in items[start:start + batch_size]]
-            inputs, lengths = self.speech_inputs(waves)
-            out.append(self.forward_speech(inputs.to(self.device), lengths.to(self.device)).float().cpu())
+        for start in range(0, len(done), batch_size):
+            pooled = torch.stack([sums[i][0] / max(sums[i][1], 1) for i in done[start:start + batch_size]])
+            out.append(self.speech_head(pooled.to(self.device, torch.get_default_dtype())).float().cpu())
         self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
 

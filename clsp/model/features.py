@@ -40,6 +40,12 @@ class InputSpec:
     num_mel_bins: int = 128
     frame_shift: float = 0.01  # seconds
 
+    @property
+    def min_seconds(self) -> float:
+        """The shortest audio the encoders take: 10 fbank frames (Zipformer's Conv2dSubsampling fails below
+        ~9), or 25 ms of samples (a wav2vec2-style feature extractor's receptive field)."""
+        return 10 * self.frame_shift if self.kind == "fbank" else 0.025
+
     def __call__(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """16 kHz mono waves → (inputs, lengths (B,) in frames or samples)."""
         if self.kind == "fbank":
