@@ -112,11 +112,11 @@ def _build(model, manifest: Path, out: Path, model_dir, batch_size: int, progres
                 continue
             batch.append(cut)
             if len(batch) == batch_size:
-                row = _index_batch(model, batch, emb, row, cut_file, reject_log, manifest.name)
+                row = _index_batch(model, batch, emb, row, cut_file, reject_log, manifest.name, batch_size)
                 bar.update(len(batch))
                 batch = []
         if batch:
-            row = _index_batch(model, batch, emb, row, cut_file, reject_log, manifest.name)
+            row = _index_batch(model, batch, emb, row, cut_file, reject_log, manifest.name, batch_size)
             bar.update(len(batch))
     full = emb.shape[0]
     del emb
@@ -124,9 +124,9 @@ def _build(model, manifest: Path, out: Path, model_dir, batch_size: int, progres
 
 
 def _index_batch(model, batch: list, emb: np.ndarray, row: int, cut_file, reject_log: RejectLog,
-                 manifest_name: str) -> int:
+                 manifest_name: str, batch_size: int) -> int:
     rejected: list[tuple[int, str]] = []
-    vectors = embed_audio(model, batch, batch_size=len(batch), progress=False, rejects=rejected)
+    vectors = embed_audio(model, batch, batch_size=batch_size, progress=False, rejects=rejected)
     bad = {i for i, _ in rejected}
     emb[row:row + len(vectors)] = vectors.numpy()
     emb.flush()  # embeddings first: a manifest line is only written for a row already on disk

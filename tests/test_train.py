@@ -199,3 +199,109 @@ def test_bad_training_data_or_settings_are_one_line_errors(small_corpus, tmp_pat
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("clsp: error:") and err.count("\n") == 1 and needle in err, (needle, err)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+# ---- the trainer's DDP step on 2 gloo processes equals one process on the global batch ----------------------
+
+DDP_STEP = ["max_steps=1", "data.stage1_kinds=[global]", "model.dropout=0.0"]
+
+
+def equal_length_cuts(small_corpus, n=4):
+    """``n`` train cuts cut to one length (no padding differs between batch sizes), one kept global caption each
+    (the caption draw cannot differ between one and two processes)."""
+    from lhotse import CutSet
+
+    cuts = list(read_cuts(split_manifest_path(small_corpus, "train")))[:n]
+    d = min(c.duration for c in cuts)
+    out = []
+    for c in cuts:
+        first = next(x for x in c.custom["captions"] if x["kind"] == "global")["id"]
+        out.append(filter_captions(c.truncate(duration=d), lambda x, first=first: x.id == first))
+    return CutSet.from_cuts(out)
+
+
+def one_step(small_corpus, out, rank, world):
+    """Build the trainer (rank ``rank`` of ``world``), take one step on this rank's share of the global batch;
+    return the loss and the parameters after the step. Dropout, layer skipping (eval mode) and Zipformer's
+    random Balancer/Whiten gradient edits (prob 0) are off: everything else is the trainer's own step."""
+    from clsp.train.trainer import Trainer
+
+    trainer = Trainer(config("demo-stage1.yaml", *DDP_STEP), small_corpus, out, progress=False)
+    trainer.model.eval()
+    for m in trainer.model.modules():
+        if type(m).__name__ in ("Balancer", "Whiten"):
+            if isinstance(m.prob, torch.nn.Module):
+                m.prob.default = 0.0  # a ScheduledFloat: in eval mode it gives its default
+            else:
+                m.prob = 0.0
+    cuts = equal_length_cuts(small_corpus)
+    share = len(cuts) // world
+    batch = trainer.dataset[cuts.subset(first=share * (rank + 1)).subset(last=share)]
+    grads, optimizer_step = {}, trainer.optimizer.step
+
+    def spy():  # the gradients the optimiser is given (after DDP's all-reduce)
+        grads.update({n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.grad is not None})
+        optimizer_step()
+
+    trainer.optimizer.step = spy
+    result = trainer.train_step(batch)
+    return {"loss": result["loss"], "clips": result["clips"], "grads": grads,
+            "params": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}}
+
+
+def _ddp_worker(rank, world, init_file, small_corpus, out):
+    import torch.distributed as dist
+
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK="0", OMP_NUM_THREADS="1")
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.save(one_step(Path(small_corpus), Path(out) / f"run{rank}", rank, world), Path(out) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_ddp_step_on_two_processes_equals_one_process_on_the_global_batch(small_corpus, tmp_path):
+    import torch.multiprocessing as mp
+
+    single = one_step(small_corpus, tmp_path / "single", 0, 1)
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(small_corpus), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert single["clips"] == 4 and [r["clips"] for r in ranks] == [2, 2]
+    for r in ranks:
+        assert r["loss"] == pytest.approx(single["loss"], abs=1e-5)  # the loss over the global batch
+    init = CLSPModel(config("demo-stage1.yaml", *DDP_STEP).model).state_dict()
+    moved = [k for k, v in single["params"].items() if v.is_floating_point() and not torch.equal(v, init[k])]
+    assert "audio_projection.0.weight" in moved and len(moved) > 20  # the step changed the trained parameters
+    for r in ranks:  # the gradients the optimiser got are those of the global batch (DDP averaged them)
+        assert set(r["grads"]) == set(single["grads"]) and len(single["grads"]) > 20
+        for key, g in single["grads"].items():
+            assert (r["grads"][key] - g).abs().max() <= 1e-4 * g.abs().max() + 1e-9, key
+    # ...and so the parameters after the step: equal, except that ScaledAdam's first step is about sign(grad),
+    # which a gradient within rounding of zero may flip (observed: 0.001 % of the elements)
+    differ = total = 0
+    for key, value in single["params"].items():
+        for r in ranks:
+            d = (r["params"][key].double() - value.double()).abs() > 1e-6
+            assert d.double().mean() < 0.01, key
+            differ, total = differ + int(d.sum()), total + d.numel()
+    assert differ / total < 1e-4, (differ, total)
+
+
+def test_stage2_resume_continues_exactly(small_corpus, tmp_path):
+    """Stage 2 adds the task draws (dynamic scheduler) and the frozen-text cache to what a resume must restore."""
+    stage1 = train(config("demo-stage1.yaml", "max_steps=2"), small_corpus, tmp_path / "s1", progress=False)
+    run = ["tasks.kind=dynamic", "tasks.p0=0.7", "tasks.p_min=0.3", "tasks.total_steps=4", "average_period=2"]
+    straight = train(config("demo-stage2.yaml", "max_steps=4", "checkpoint_every=2", *run), small_corpus,
+                     tmp_path / "a", init=stage1, progress=False)
+    train(config("demo-stage2.yaml", "max_steps=2", "checkpoint_every=2", *run), small_corpus, tmp_path / "b",
+          init=stage1, progress=False)
+    saved = load_torch_file(tmp_path / "b" / "checkpoints" / "step-2.pt")
+    assert saved["text_cache"] and saved["average"] is not None  # what stage 2 must carry over
+    resumed = train(config("demo-stage2.yaml", "max_steps=4", "checkpoint_every=2", *run), small_corpus,
+                    tmp_path / "b", init=stage1, progress=False)
+    a, b = params(straight), params(resumed)
+    assert set(a) == set(b)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    summaries = [json.loads((tmp_path / d / "train_summary.json").read_text()) for d in ("a", "b")]
+    assert summaries[0] == {**summaries[1], "model": summaries[0]["model"]}

@@ -269,6 +269,22 @@ class Trainer:
                             f"cuts {shown}; stopped before the step (last checkpoint: {last or 'none'})")
 
     # ---- the loop ---------------------------------------------------------------------------------
+    def train_step(self, batch: dict) -> dict | None:
+        """One optimiser step on ``batch`` (this rank's share of the global batch): loss, backward (DDP averages
+        the gradients), ScaledAdam step, Eden lr, logit-scale clamp, parameter average. None: skipped."""
+        set_batch_count(self.model, self.step + (100000 if self.cfg.large_batch_count else 0))
+        result = self._loss_step(batch)
+        if result is None:
+            return None
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.clamp_logit_scale()
+        self.step += 1
+        self.scheduler.step_batch(self.step)
+        if self.average is not None and self.step % self.cfg.average_period == 0:
+            ckpt.update_average(self.average, self.model, self.step, self.cfg.average_period)
+        return result
+
     def fit(self) -> Path:
         cfg = self.cfg
         writer = None
@@ -281,18 +297,9 @@ class Trainer:
                    disable=not (self.progress and self.rank == 0))
         window = {"clips": 0, "audio": 0.0, "t": time.time(), "loss": []}
         while self.step < cfg.max_steps:
-            batch = self._next_batch()
-            set_batch_count(self.model, self.step + (100000 if cfg.large_batch_count else 0))
-            result = self._loss_step(batch)
+            result = self.train_step(self._next_batch())
             if result is None:
                 continue
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.model.clamp_logit_scale()
-            self.step += 1
-            self.scheduler.step_batch(self.step)
-            if self.average is not None and self.step % cfg.average_period == 0:
-                ckpt.update_average(self.average, self.model, self.step, cfg.average_period)
             window["clips"] += result["clips"]
             window["audio"] += result["audio_seconds"]
             window["loss"].append(result["loss"])
