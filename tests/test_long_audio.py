@@ -12,7 +12,6 @@ from lhotse import MonoCut, Recording
 
 from clsp.audio import audio_windows
 from clsp.cli import main
-from clsp.errors import ClspError
 from eval.search import build_index
 
 SR = 16000
