@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clsp.model import CLSPModel, ModelConfig, SpeechEncoderConfig, ZipformerConfig
@@ -75,3 +76,12 @@ def tiny_text_lm() -> Path:
     from annotate.testing import build_tiny_text_lm
 
     return build_tiny_text_lm(_tiny_cache() / "tiny-text-lm")
+
+
+def harmonic(f0: float, seconds: float, level_db: float = -20.0, sr: int = 16000) -> np.ndarray:
+    """A voiced-like tone (S,) float32: 10 harmonics of ``f0`` Hz with 4 Hz amplitude bursts (syllables)."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 11))
+    x *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
+    x = x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)
+    return x.astype(np.float32)
