@@ -4,9 +4,13 @@ corpus's own), and a rerun reuses every finished stage."""
 
 import json
 
+import pytest
+
 from clsp.data import get_captions, read_cuts, split_manifest_path
 from clsp.demo import run_demo
 from clsp.model import CLSPModel
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # every stage of the demo
 
 SHORT = ["max_steps=3", "checkpoint_every=3", "log_every=1", "data.max_duration=60"]
 

@@ -31,6 +31,8 @@ def demo_corpus(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.learning
 @pytest.mark.timeout(3600)
 def test_demo_configs_learn_speaking_style(demo_corpus, tmp_path):
     t0 = time.monotonic()
