@@ -54,7 +54,8 @@ def main() -> None:
         labels = []
         for attr, c in summary["labels"][source].items():
             n = sum(c.values()) - c.get("unmeasured", 0)
-            labels.append(f"{attr} " + "/".join(f"{100 * c.get(k, 0) / n:.0f}" for k in ("kept", "replaced", "dropped")))
+            share = (f"{100 * c.get(k, 0) / n:.0f}" for k in ("kept", "replaced", "dropped"))
+            labels.append(f"{attr} " + "/".join(share))
         print(f"{source:8s} {args.clips:5d} {cpu / args.clips:10.3f} {audio / args.clips:12.2f} {cpu / audio:15.4f}   "
               + ", ".join(labels), flush=True)
     cfg = SynthConfig(num_clips=args.clips, seed=11, sources={"espeak": SourceConfig()}, heldout_source=None,

@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
-        help="make a synthetic speaking-style corpus (espeak-ng, flite, Piper, Kokoro) with measured labels and captions",
+        help="make a synthetic speaking-style corpus (espeak-ng, flite, Piper, Kokoro) with measured labels, captions",
         description="Synthesise clips with controlled voice, pitch, rate, loudness, voice quality and emotion presets "
         "from several voice engines; measure their labels again; write wavs and one lhotse manifest per split "
         "(train/dev/test split by voice, plus heldout: every clip of the held-out engine).",
@@ -44,7 +44,8 @@ def _run_synth(args: argparse.Namespace) -> int:
     verb = "reused" if summary.get("reused") else f"made in {summary['seconds']} s"
     print(f"synth: {cfg.num_clips} clips {verb} -> {args.out}")
     sources = list(cfg.sources)
-    print(f"  {'split':8s} {'clips':>6s} {'min':>6s} {'voices':>6s} {'augm.':>6s}  " + " ".join(f"{s:>7s}" for s in sources))
+    print(f"  {'split':8s} {'clips':>6s} {'min':>6s} {'voices':>6s} {'augm.':>6s}  "
+          + " ".join(f"{s:>7s}" for s in sources))
     for split, info in summary["splits"].items():
         print(f"  {split:8s} {info['clips']:6d} {info['hours'] * 60:6.1f} {info['voices']:6d} {info['augmented']:6d}  "
               + " ".join(f"{info['sources'].get(s, 0):7d}" for s in sources))
@@ -61,7 +62,7 @@ def _run_synth(args: argparse.Namespace) -> int:
 
 def _add_augment(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "augment", help="augmented copies of any manifest's clips (tempo, pitch, gain; reverb, noise, telephone, codec)",
+        "augment", help="augmented copies of a manifest's clips (tempo, pitch, gain; reverb, noise, telephone, codec)",
         description="Write augmented copies of the clips of lhotse manifests: label-changing transforms (tempo -> "
         "rate, pitch shift -> pitch, gain -> loudness) with the style labels measured again and captions written "
         "from them, and label-preserving channel transforms (reverberation, noise, telephone band, lossy codec). "

@@ -89,8 +89,8 @@ def normal_clips(small_corpus, tmp_path_factory):
 
 def test_slower_tempo_makes_normal_clips_slow_and_the_captions_say_so(normal_clips, tmp_path):
     out = tmp_path / "aug"
-    summary = augment_manifests(config("tempo.probability=1", "tempo.factor_range=[0.6, 0.6]", "include_original=false"),
-                                [normal_clips], out, progress=False)
+    cfg = config("tempo.probability=1", "tempo.factor_range=[0.6, 0.6]", "include_original=false")
+    summary = augment_manifests(cfg, [normal_clips], out, progress=False)
     copies = list(read_cuts(out / "cuts_normal.jsonl.gz"))
     assert len(copies) == summary["manifests"]["cuts_normal.jsonl.gz"]["copies"] == len(list(read_cuts(normal_clips)))
     for cut in copies:
@@ -111,7 +111,7 @@ def test_gain_changes_the_loudness_label(normal_clips, tmp_path):
     cuts = list(read_cuts(out / "cuts_normal.jsonl.gz"))
     originals = [c for c in cuts if "augmentation" not in c.custom]
     copies = [c for c in cuts if "augmentation" in c.custom]
-    assert len(originals) == len(copies) == len(list(read_cuts(normal_clips)))  # include_original (the default) keeps the sources
+    assert len(originals) == len(copies) == len(list(read_cuts(normal_clips)))  # include_original (default) keeps them
     assert {c.custom["loudness"] for c in copies} == {"soft"}
     assert all(c.custom["speaking_rate"] == "normal" for c in copies)  # untouched: confirmed, kept
     assert all(any(w in " ".join(x.text for x in get_captions(c, "global")).lower() for w in ("soft", "quiet", "hushed",
@@ -151,7 +151,8 @@ def test_bad_audio_is_a_reject_and_the_run_goes_on(normal_clips, tmp_path):
     manifest = tmp_path / "cuts_mixed.jsonl.gz"
     write_cuts([good[0], *bad, good[1]], manifest)
     out = tmp_path / "aug"
-    assert main(["augment", "--input", str(manifest), "--out", str(out), "--quiet", "--set", "tempo.probability=1"]) == 0
+    assert main(["augment", "--input", str(manifest), "--out", str(out), "--quiet", "--set",
+                 "tempo.probability=1"]) == 0
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
     assert {r["cut_id"]: r["code"] for r in rejects} == {"silent": "silent", "short": "too_short",
                                                           "corrupt": "undecodable", "missing": "missing_file"}
@@ -176,7 +177,8 @@ def test_same_seed_same_output_whatever_the_workers(small_corpus, tmp_path):
     assert len(steps) >= 4  # the defaults draw a mix of transforms
     c = load_config(AugmentRunConfig, None, ["seed=1", "copies=2"])
     augment_manifests(c, [split_manifest_path(small_corpus, "test")], tmp_path / "c", progress=False)
-    assert manifest_text(tmp_path / "c" / "cuts_test.jsonl.gz").replace(str((tmp_path / "c").resolve()), "<OUT>") != text_a
+    other = manifest_text(tmp_path / "c" / "cuts_test.jsonl.gz").replace(str((tmp_path / "c").resolve()), "<OUT>")
+    assert other != text_a
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys, small_corpus):

@@ -72,6 +72,9 @@ def test_flite_has_both_genders_and_knows_which_voices_take_a_pitch_target(workd
     assert not voices["rms"].pitch_control and voices["slt"].pitch_control
 
 
-def test_calibration_leaves_out_whispering_variants(workdir):
-    whisper = next(v for v in get_backend("espeak", workdir).voices() if v.name == "en-us+whisper")
-    assert measure_voice(whisper, workdir) is None
+def test_whisper_variants_are_qualities_not_voices_and_calibration_measures_natural_pitch(workdir):
+    voices = {v.name: v for v in get_backend("espeak", workdir).voices()}
+    assert "en-us+whisper" not in voices and "en-us+whisperf" not in voices and "en-us+m3" in voices
+    low, high = (measure_voice(voices[n], workdir) for n in ("en-us+m8", "en-029+Alicia"))
+    assert low["f0_hz"] < 110 < 200 < high["f0_hz"]  # the variant files' base pitches: 65 and 180 Hz
+    assert measure_voice(voices["en-us+m3"], workdir) == measure_voice(voices["en-us+m3"], workdir)

@@ -132,7 +132,8 @@ def draw_steps(rng: np.random.Generator, cfg: AugmentConfig, measured: MeasuredS
             steps.append(Step("pitch", {"semitones": round(shift, 3)}))
         elif name == "gain":
             if c.aim == "levels":
-                target = level_target("loudness", LEVELS["loudness"][int(rng.integers(3))], mcfg) + rng.uniform(-1.5, 1.5)
+                target = (level_target("loudness", LEVELS["loudness"][int(rng.integers(3))], mcfg)
+                          + rng.uniform(-1.5, 1.5))
                 db = float(np.clip(target - measured.rms_dbfs, *c.db_range))
             else:
                 db = _uniform(rng, c.db_range)

@@ -151,7 +151,8 @@ class AugmentConfig:
         if self.copies < 1:
             raise ValueError(f"key 'copies' must be >= 1, got {self.copies}")
         if self.min_duration_s < 0.1:
-            raise ValueError(f"key 'min_duration_s' must be >= 0.1 (the measurer's shortest clip), got {self.min_duration_s}")
+            raise ValueError(f"key 'min_duration_s' must be >= 0.1 (the measurer's shortest clip), "
+                             f"got {self.min_duration_s}")
 
     def transforms(self) -> dict[str, float]:
         """Transform name -> probability, label-changing first, in the order they are applied."""

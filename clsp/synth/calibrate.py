@@ -42,7 +42,8 @@ def measure_voice(voice: VoiceSpec, workdir: str) -> dict[str, float] | None:
     audio = get_backend(voice.source, workdir).render(voice, CALIBRATION_TEXT, Controls())
     m = measure_style(audio, SAMPLING_RATE, transcript=CALIBRATION_TEXT, gender=voice.gender)
     f0, rate = m.f0_median_hz, m.speaking_rate
-    if f0 is None or rate is None or m.voiced_fraction < MIN_VOICED_FRACTION or not F0_RANGE_HZ[0] <= f0 <= F0_RANGE_HZ[1]:
+    if (f0 is None or rate is None or m.voiced_fraction < MIN_VOICED_FRACTION
+            or not F0_RANGE_HZ[0] <= f0 <= F0_RANGE_HZ[1]):
         return None
     return {"f0_hz": float(f0), "rate_sps": float(rate), "voiced_fraction": float(m.voiced_fraction)}
 

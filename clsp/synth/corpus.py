@@ -85,8 +85,8 @@ class SourceConfig:
 
 
 def _default_sources() -> dict[str, SourceConfig]:
-    return {"espeak": SourceConfig(weight=0.66), "piper": SourceConfig(weight=0.09),
-            "kokoro": SourceConfig(weight=0.03), "flite": SourceConfig(weight=0.22)}
+    return {"espeak": SourceConfig(weight=0.68), "piper": SourceConfig(weight=0.08),
+            "kokoro": SourceConfig(weight=0.01), "flite": SourceConfig(weight=0.23)}
 
 
 def _default_augment() -> AugmentConfig:

@@ -1,8 +1,8 @@
 """Synthetic speakers: espeak-ng voice variants with their own pitch, range and vocal-tract size.
 
 Each speaker is written as an espeak-ng *variant* file (``pitch``, ``formant``, ``flutter``,
-``breath``...) in a private copy of the espeak-ng data directory (symlinks to the system data plus
-our variants), selected with ``espeak-ng --path DIR -v en-us+<variant>``. Voice quality (modal,
+``breath``...) in a private copy of the espeak-ng data directory (symlinks to the system data and its
+variants, plus ours), selected with ``espeak-ng --path DIR -v en-us+<variant>``. Voice quality (modal,
 whisper, creaky) is a second variant of the same speaker, so a whispering speaker keeps its
 vocal-tract size.
 
@@ -143,6 +143,13 @@ def prepare_voice_dir(root: str | Path) -> Path:
     for entry in (system / "voices").iterdir():
         link = data / "voices" / entry.name
         if entry.name != "!v" and not link.exists():
+            try:
+                os.symlink(entry, link)
+            except FileExistsError:
+                pass
+    for entry in (system / "voices" / "!v").iterdir():  # espeak-ng's own variants (m1, f3, Alicia, ...)
+        link = variants / entry.name
+        if not link.exists():
             try:
                 os.symlink(entry, link)
             except FileExistsError:

@@ -5,9 +5,10 @@ speakers.
   en-gb-x-rp, en-gb-x-gbclan, en-gb-x-gbcwmd, en-029, en-us-nyc, ...; MBROLA voices are left out: they need the
   separate ``mbrola`` program and its voices).
 - Voice variants: the files in espeak-ng-data/voices/!v whose ``gender`` line says male or female (m1..m8,
-  f1..f5 and named ones such as Alicia, Andy, steph); ``en-gb-x-rp+f3`` is language en-gb-x-rp spoken with
-  variant f3. Variants without a gender line are left out (their gender would be a guess). All language variants
-  of one voice variant form one group (one speaker identity, one split).
+  f1..f5 and named ones such as Alicia, Andy, steph), but not the whisper variants (``voicing`` under 25:
+  whisper, whisperf); ``en-gb-x-rp+f3`` is language en-gb-x-rp spoken with variant f3. Variants without a
+  gender line are left out (their gender would be a guess). All language variants of one voice variant form one
+  group (one speaker identity, one split).
 - Our speakers (``clsp_m00`` ... ``clsp_f11``, :mod:`clsp.synth.voices`): formant-scaled en-us variants with a
   whisper and a creaky version each; they keep their fixed train/dev/test split.
 
@@ -22,7 +23,6 @@ import hashlib
 import re
 import subprocess
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -51,13 +51,17 @@ def english_languages() -> tuple[str, ...]:
 
 @lru_cache(maxsize=1)
 def gendered_variants() -> tuple[tuple[str, str], ...]:
-    """(variant file name, gender) for each file in voices/!v with a male/female ``gender`` line, sorted."""
+    """(variant file name, gender) for each file in voices/!v with a male/female ``gender`` line, sorted;
+    whisper variants (``voicing`` under 25, as espeak-ng's whisper and whisperf: a voice quality, not a speaker)
+    are left out."""
     found = []
     for path in sorted((system_espeak_data() / "voices" / "!v").iterdir(), key=lambda p: p.name.lower()):
         if not path.is_file() or " " in path.name:
             continue
-        m = re.search(r"^\s*gender\s+(male|female)\b", path.read_text(errors="replace"), re.IGNORECASE | re.MULTILINE)
-        if m:
+        text = path.read_text(errors="replace")
+        m = re.search(r"^\s*gender\s+(male|female)\b", text, re.IGNORECASE | re.MULTILINE)
+        voicing = re.search(r"^\s*voicing\s+(\d+)", text, re.MULTILINE)
+        if m and not (voicing and int(voicing.group(1)) < 25):
             found.append((path.name, m.group(1).lower()))
     return tuple(found)
 
@@ -77,7 +81,9 @@ class EspeakBackend(Backend):
         return require_executable("espeak-ng", "espeak-ng")
 
     def prepare(self) -> None:
-        prepare_voice_dir(self.workdir)
+        """Our speakers' variant files and links to espeak-ng's data in ``workdir`` (the ``--path``)."""
+        if not (self.workdir / "espeak-ng-data" / "voices" / "!v" / VOICES[-1].variant_name("creaky")).is_file():
+            prepare_voice_dir(self.workdir)
 
     def voices(self) -> list[VoiceSpec]:
         out = [VoiceSpec(source=self.name, name=_CLSP_PREFIX + v.name, gender=v.gender, group=_CLSP_PREFIX + v.name,
@@ -104,7 +110,9 @@ class EspeakBackend(Backend):
             arg = f"en-us+{voice.name}_{quality}"
         else:
             arg = voice.name
-        params = RenderParams(pitch=espeak_pitch(controls.pitch_st), range_percent=int(round(100 * controls.range_scale)),
-                              words_per_minute=int(np.clip(round(DEFAULT_WPM * controls.rate), 80, 450)), rms_dbfs=0.0)
-        voice_dir = self.workdir if (Path(self.workdir) / "espeak-ng-data").is_dir() else prepare_voice_dir(self.workdir)
-        return run_espeak(text, arg, params, voice_dir), SAMPLING_RATE
+        params = RenderParams(pitch=espeak_pitch(controls.pitch_st),
+                              range_percent=int(round(100 * controls.range_scale)),
+                              words_per_minute=int(np.clip(round(DEFAULT_WPM * controls.rate), 80, 450)),
+                              rms_dbfs=0.0)
+        self.prepare()
+        return run_espeak(text, arg, params, self.workdir), SAMPLING_RATE
