@@ -85,6 +85,7 @@ def test_validate_hook_reports_with_file(tmp_path):
 # Every shipped config is validated (a new config file must be registered here).
 SHIPPED = {
     "synth-demo.yaml": SynthConfig,
+    "synth-all-sources.yaml": SynthConfig,
     "augment-demo.yaml": AugmentRunConfig,
     "demo-stage1.yaml": TrainConfig,
     "demo-stage2.yaml": TrainConfig,

@@ -85,8 +85,7 @@ class SourceConfig:
 
 
 def _default_sources() -> dict[str, SourceConfig]:
-    return {"espeak": SourceConfig(weight=0.68), "piper": SourceConfig(weight=0.08),
-            "kokoro": SourceConfig(weight=0.01), "flite": SourceConfig(weight=0.23)}
+    return {"espeak": SourceConfig(weight=0.69), "piper": SourceConfig(weight=0.08), "flite": SourceConfig(weight=0.23)}
 
 
 def _default_augment() -> AugmentConfig:

