@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 
 from clsp.model import CLSPModel, ModelConfig, SpeechEncoderConfig, ZipformerConfig
-from clsp.synth.corpus import SynthConfig, synthesize_corpus
+from clsp.augment.config import AugmentConfig
+from clsp.synth.corpus import SourceConfig, SynthConfig, synthesize_corpus
 
-SMALL = dict(num_clips=60, seed=7, dev_fraction=0.2, test_fraction=0.2)
+# Our 24 formant-scaled espeak-ng speakers (train/dev/test, no held-out source), no augmentation: fast, and the
+# shape most tests expect. tests/test_synth.py builds a multi-source corpus of its own.
+SMALL = dict(num_clips=60, seed=7, dev_fraction=0.2, test_fraction=0.2,
+             sources={"espeak": SourceConfig(voices=["clsp_*"])},
+             heldout_source=None, augment=AugmentConfig(fraction=0.0))
 TINY_ZIPFORMER = ZipformerConfig(
     downsampling_factor=[2, 4], num_encoder_layers=[1, 1], encoder_dim=[48, 64], feedforward_dim=[96, 128],
     encoder_unmasked_dim=[32, 48], num_heads=[2, 2], cnn_module_kernel=[15, 15], embed_channels=[2, 4, 8],

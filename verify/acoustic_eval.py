@@ -23,11 +23,15 @@ import numpy as np
 from clsp.style.describe import describe_fine, describe_global
 from clsp.style.labels import StyleSpan, StyleSummary
 from verify.acoustic import CODES
-from clsp.synth.corpus import SynthConfig, synthesize_corpus
+from clsp.augment.config import AugmentConfig
+from clsp.synth.corpus import SourceConfig, SynthConfig, synthesize_corpus
 from verify.acoustic_claims import Claim, caption_claims
 
 # 200 test clips on the 4 test voices (never used for calibration: seed 101, train voices); made in ~20 s.
-EVAL_CORPUS: dict[str, Any] = {"num_clips": 230, "seed": 5, "dev_fraction": 0.05, "test_fraction": 0.87}
+# Our 24 formant-scaled espeak-ng speakers only, no augmentation (as before the multi-source corpus).
+EVAL_CORPUS: dict[str, Any] = {"num_clips": 230, "seed": 5, "dev_fraction": 0.05, "test_fraction": 0.87,
+                               "sources": {"espeak": SourceConfig(voices=["clsp_*"])}, "heldout_source": None,
+                               "augment": AugmentConfig(fraction=0.0)}
 
 SWAPS: dict[str, dict[str, str]] = {
     "gender": {"male": "female", "female": "male"},
