@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from clsp.augment.config import AugmentConfig
-from clsp.augment.levels import SCALED, value_of
+from clsp.augment.levels import SCALED
 from clsp.data import get_captions, load_checked, read_cuts, split_manifest_path
 from clsp.data.manifest import HELDOUT_SPLIT
 from clsp.style.measure import measure_style
@@ -160,7 +160,7 @@ def test_labels_are_what_the_audio_measures(multi):
             for attr in SCALED:
                 if seg.get(attr) is not None:
                     checked += 1
-                    agree += m.level(attr, value_of(attr, w)) == seg[attr]
+                    agree += m.level(attr, m.window_value(attr, w)) == seg[attr]
     assert checked > 100 and agree / checked >= 0.95, (agree, checked)
 
 

@@ -14,7 +14,7 @@ scaled by the tempo change, or one stretch over the speech):
 - any other attribute keeps its source label when the measurement confirms it (or is not near a boundary), and
   gets the measured level when the source had none;
 - gender, voice quality and emotion are kept (gender is measured only when the source has none, and used only
-  when the measurement is clear: ``|gender_score| >= relabel.gender_margin``).
+  when the measurement decides it: ``decisions["gender"]`` is not uncertain).
 
 Captions: a copy whose labels may have changed gets new captions written from its final labels
 (:func:`clsp.style.describe.write_captions`, ``source.engine = "augment"``, status ``kept``) and none of the
@@ -39,7 +39,7 @@ from lhotse.cut import Cut
 from clsp.audio import SAMPLING_RATE
 from clsp.augment import transforms as T
 from clsp.augment.config import CHANNEL, LABEL_CHANGING, TRANSFORMS, AugmentConfig
-from clsp.augment.levels import SCALED, RelabelConfig, honest_label, level_target, value_of
+from clsp.augment.levels import SCALED, honest_label, level_target
 from clsp.data.captions import Caption, CaptionSource, get_captions, make_caption_id, with_captions
 from clsp.data.manifest import STYLE_FIELDS
 from clsp.style.describe import write_captions
@@ -206,8 +206,8 @@ def _moved(attribute: str, value: float | None, steps: list[Step]) -> float | No
     return value
 
 
-def relabel(source: StyleSummary, before: MeasuredStyle, after: MeasuredStyle, steps: list[Step], time_scale: float,
-            rcfg: RelabelConfig) -> tuple[StyleSummary, list[dict[str, str]]]:
+def relabel(source: StyleSummary, before: MeasuredStyle, after: MeasuredStyle, steps: list[Step],
+            time_scale: float) -> tuple[StyleSummary, list[dict[str, str]]]:
     """The copy's labels (see the module docstring) and, per span, the decision for each attribute."""
     changed = {a for s in steps for a in CHANGES.get(s.name, ())}
     spans, decisions = [], []
@@ -217,12 +217,11 @@ def relabel(source: StyleSummary, before: MeasuredStyle, after: MeasuredStyle, s
         labels, decided = {}, {}
         for attr in SCALED:
             if attr in changed:
-                moved = _moved(attr, value_of(attr, w0), steps)
+                moved = _moved(attr, before.window_value(attr, w0), steps)
                 intended = before.level(attr, moved) if moved is not None else None
             else:
                 intended = getattr(span, attr)
-            labels[attr], decided[attr] = honest_label(attr, intended, value_of(attr, w1), after.voice_quality,
-                                                       after.config, rcfg)
+            labels[attr], decided[attr] = honest_label(intended, after.decide(attr, after.window_value(attr, w1)))
         spans.append(StyleSpan(start=round(start, 3), end=round(end, 3), emotion=span.emotion, **labels))
         decisions.append(decided)
     return StyleSummary(gender=source.gender, voice_quality=source.voice_quality, spans=tuple(spans)), decisions
@@ -272,21 +271,21 @@ def make_cut(source: Cut, new_id: str, path: Path, num_samples: int, custom: dic
 
 
 def augment_copy(cut: Cut, audio: np.ndarray, measured: MeasuredStyle, steps: list[Step], cfg: AugmentConfig,
-                 rcfg: RelabelConfig, new_id: str, wav_dir: Path, rng: np.random.Generator, n_global: int,
+                 new_id: str, wav_dir: Path, rng: np.random.Generator, n_global: int,
                  n_fine: int, seed: int, extra: dict[str, Any] | None = None) -> tuple[MonoCut, dict[str, Any]]:
     """Apply ``steps`` to ``audio`` (the cut's, 16 kHz mono; ``measured`` its measurement), write
     ``wav_dir/<new_id>.wav`` and return the copy's cut and its provenance (the ``augmentation`` custom field)."""
     clean, final, done = apply_steps(audio, steps, cfg)
     gender = known_gender(cut)
-    if gender is None and abs(measured.gender_score) >= rcfg.gender_margin:
-        gender = measured.gender
+    if gender is None:
+        gender = measured.decisions["gender"].label  # None when the measurement cannot decide
     source = source_summary(cut, measured, gender)
     provenance: dict[str, Any] = {"source_cut": cut.id, "steps": [s.to_dict() for s in done], "seed": seed,
                                   **(extra or {})}
     custom = {k: v for k, v in (cut.custom or {}).items() if k not in LABEL_FIELDS}
     if any(s.name in LABEL_CHANGING for s in done):
         after = measure_style(clean, SAMPLING_RATE, transcript=transcript_of(cut), gender=gender)
-        summary, decisions = relabel(source, measured, after, done, len(clean) / len(audio), rcfg)
+        summary, decisions = relabel(source, measured, after, done, len(clean) / len(audio))
         custom.update(summary_fields(summary))
         provenance["labels"] = decisions
         captions = captions_for(new_id, summary, rng, n_global, n_fine, seed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from clsp.augment.levels import RelabelConfig
 from clsp.augment.transforms import CODECS, NOISE_COLORS
 
 Aim = Literal["levels", "uniform"]
@@ -171,7 +170,6 @@ class AugmentRunConfig(AugmentConfig):
     seed: int = 0
     num_global_captions: int = 4
     num_fine_captions: int = 4
-    relabel: RelabelConfig = field(default_factory=RelabelConfig)
     workers: int = 2
 
     def validate(self) -> None:

@@ -77,7 +77,7 @@ def augment_cut(job: tuple[dict, str, AugmentRunConfig, str]) -> tuple[list[dict
     try:
         for k in range(cfg.copies):
             steps = draw_steps(rng, cfg, measured)
-            new, prov = augment_copy(cut, audio, measured, steps, cfg, cfg.relabel, f"{cut.id}-aug{k}",
+            new, prov = augment_copy(cut, audio, measured, steps, cfg, f"{cut.id}-aug{k}",
                                      Path(out) / "wavs", rng, cfg.num_global_captions, cfg.num_fine_captions,
                                      cfg.seed, extra={"source_manifest": manifest})
             copies.append(new.to_dict())

@@ -53,7 +53,7 @@ from tqdm import tqdm
 from clsp.audio import SAMPLING_RATE
 from clsp.augment.clip import augment_copy, draw_steps
 from clsp.augment.config import AugmentConfig
-from clsp.augment.levels import SCALED, RelabelConfig, honest_label, value_of
+from clsp.augment.levels import SCALED, honest_label
 from clsp.config import to_dict
 from clsp.data.captions import Caption, CaptionSource, make_caption_id, with_captions
 from clsp.data.manifest import HELDOUT_SPLIT, SPLITS, split_manifest_path, write_cuts
@@ -112,7 +112,6 @@ class SynthConfig:
         default_factory=lambda: {"neutral": 0.4, "happy": 0.15, "sad": 0.15, "angry": 0.15, "calm": 0.15}
     )
     quality_weights: dict[str, float] = field(default_factory=lambda: {"modal": 0.8, "whisper": 0.1, "creaky": 0.1})
-    relabel: RelabelConfig = field(default_factory=RelabelConfig)
     augment: AugmentConfig = field(default_factory=_default_augment)  # training split only
     workers: int = 2
 
@@ -235,8 +234,8 @@ def cut_id_for(seed: int, index: int, voice: VoiceSpec) -> str:
     return f"synth{seed}-{index:06d}-{voice.source}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', voice.name)}"
 
 
-def _relabel(plan: ClipPlan, spans: list[StyleSpan], audio: np.ndarray, transcript: str,
-             rcfg: RelabelConfig) -> tuple[StyleSummary, Any, list[dict[str, str]]]:
+def _relabel(plan: ClipPlan, spans: list[StyleSpan], audio: np.ndarray,
+             transcript: str) -> tuple[StyleSummary, Any, list[dict[str, str]]]:
     """The measured, honest labels of the designed ``spans`` (see the module docstring)."""
     m = measure_style(audio, SAMPLING_RATE, transcript=transcript, gender=plan.voice.gender)
     final, decisions = [], []
@@ -248,8 +247,7 @@ def _relabel(plan: ClipPlan, spans: list[StyleSpan], audio: np.ndarray, transcri
             if intended is None:  # not applicable (a whisper's pitch): stays so
                 labels[attr], decided[attr] = None, "unmeasured"
             else:
-                labels[attr], decided[attr] = honest_label(attr, intended, value_of(attr, w), m.voice_quality,
-                                                           m.config, rcfg)
+                labels[attr], decided[attr] = honest_label(intended, m.decide(attr, m.window_value(attr, w)))
         final.append(StyleSpan(start=span.start, end=span.end, emotion=span.emotion, **labels))
         decisions.append(decided)
     return StyleSummary(gender=plan.voice.gender, voice_quality=plan.quality, spans=tuple(final)), m, decisions
@@ -278,7 +276,7 @@ def _render_clip(args: tuple[SynthConfig, int, str, VoiceSpec, str, str]) -> dic
     pieces.append(np.zeros(int(plan.pauses[-1] * SAMPLING_RATE), dtype=np.float32))
     wav = np.concatenate(pieces)
     transcript = " ".join(s.text for s in plan.segments)
-    summary, measured, decisions = _relabel(plan, design, wav, transcript, cfg.relabel)
+    summary, measured, decisions = _relabel(plan, design, wav, transcript)
     path = Path(out_dir) / "wavs" / f"{cut_id}.wav"
     sf.write(path, wav, SAMPLING_RATE, subtype="PCM_16")
     cut = _make_cut(cfg, cut_id, split, path, len(wav), plan, transcript, summary, design, rng)
@@ -287,7 +285,7 @@ def _render_clip(args: tuple[SynthConfig, int, str, VoiceSpec, str, str]) -> dic
         wav16 = sf.read(path, dtype="float32")[0]  # what was written (PCM-16), so a rerun from disk agrees
         for k in range(cfg.augment.copies):
             steps = draw_steps(rng, cfg.augment, measured)
-            copy, _ = augment_copy(cut, wav16, measured, steps, cfg.augment, cfg.relabel, f"{cut_id}-aug{k}",
+            copy, _ = augment_copy(cut, wav16, measured, steps, cfg.augment, f"{cut_id}-aug{k}",
                                    Path(out_dir) / "wavs", rng, cfg.num_global_captions, cfg.num_fine_captions,
                                    cfg.seed)
             result["cuts"].append(copy.to_dict())
