@@ -5,7 +5,7 @@
   one) and renamed over the final name (:func:`atomic_path`, :func:`atomic_write_text`).
 - :func:`output_dir` / :func:`output_file` turn "``--output`` names a file" (or ``--out`` a folder) into
   one-line errors.
-- :class:`OutputLock`: one run at a time per output folder (``annotate``, ``verify``, ``search build``).
+- :class:`OutputLock`: one run at a time per output folder (``annotate``, ``verify``, ``search build``, ``augment``).
   The lock is an ``flock`` on ``<folder>/.clsp.lock``, which holds the holder's PID; the kernel drops the
   lock when its process dies, so the lock of a killed run is taken over by the next one.
 """
@@ -81,8 +81,11 @@ def output_file(path: str | Path, flag: str = "--out") -> Path:
 def refuse_nonempty(path: str | Path, overwrite: bool, flag: str = "--overwrite") -> None:
     """A folder that already holds files is not written over unless ``overwrite`` (one-line error)."""
     p = Path(path)
-    if not overwrite and p.is_dir() and any(p.iterdir()):
-        shown = ", ".join(sorted(c.name for c in p.iterdir())[:4])
+    if overwrite or not p.is_dir():
+        return
+    held = sorted(c.name for c in p.iterdir() if c.name != LOCK_NAME)  # a run's lock file is no content
+    if held:
+        shown = ", ".join(held[:4])
         raise ClspError(f"{p}: not empty (holds {shown}, ...); writing there would replace it: give {flag} "
                         "or another output folder")
 

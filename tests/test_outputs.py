@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from clsp.cli import main  # noqa: E402
-from clsp.data.manifest import split_manifest_path  # noqa: E402
+from clsp.data.manifest import HELDOUT_SPLIT, count_cuts, split_manifest_path  # noqa: E402
 from clsp.errors import ClspError  # noqa: E402
 from clsp.outputs import LOCK_NAME, OutputLock  # noqa: E402
 
@@ -96,7 +96,14 @@ def test_synth_does_not_write_over_another_corpus(small_corpus, tmp_path, capsys
     assert "not empty" in err and "--overwrite" in err and err.count("\n") == 1
     assert split_manifest_path(out, "train").read_bytes() == before
     assert main(["synth", "--num-clips", "3", "--out", str(out), "--quiet", "--overwrite", "--workers", "1"]) == 0
-    assert sum(1 for _ in json.loads((out / "synth.json").read_text())["splits"]) == 3
+    splits = json.loads((out / "synth.json").read_text())["splits"]
+    assert sum(s["clips"] for s in splits.values()) == 3  # the new corpus replaced the old one
+    assert sum(count_cuts(split_manifest_path(out, s)) for s in splits) == 3
+    assert split_manifest_path(out, HELDOUT_SPLIT).is_file()
+    # replaced by a corpus without a held-out source: the old held-out manifest must not stay behind as an input
+    assert main(["synth", "--num-clips", "3", "--out", str(out), "--quiet", "--overwrite", "--workers", "1",
+                 "--set", "heldout_source=null"]) == 0
+    assert not split_manifest_path(out, HELDOUT_SPLIT).exists()
 
 
 def test_credentials_in_base_url_are_not_written(small_corpus, tmp_path):

@@ -86,7 +86,7 @@ def test_stage2_skips_clips_without_the_needed_captions(small_corpus, tmp_path):
 
 def test_torchrun_ddp_on_gloo(small_corpus, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
            "-m", "clsp", "train", "--config", str(REPO / "configs" / "demo-stage1.yaml"), "--data",
            str(small_corpus), "--out", str(tmp_path / "ddp"), "--quiet", *sum((["--set", o] for o in
                                                                                 [*TINY, "max_steps=3"]), [])]
@@ -274,8 +274,10 @@ def test_the_ddp_step_on_two_processes_equals_one_process_on_the_global_batch(sm
     assert "audio_projection.0.weight" in moved and len(moved) > 20  # the step changed the trained parameters
     for r in ranks:  # the gradients the optimiser got are those of the global batch (DDP averaged them)
         assert set(r["grads"]) == set(single["grads"]) and len(single["grads"]) > 20
+        # float32 sums in another order: measured worst 1.7e-4 of the tensor's largest element (a first-conv
+        # bias whose gradient is a sum that nearly cancels), the rest under 2.5e-5; a DDP averaging bug is O(1)
         for key, g in single["grads"].items():
-            assert (r["grads"][key] - g).abs().max() <= 1e-4 * g.abs().max() + 1e-9, key
+            assert (r["grads"][key] - g).abs().max() <= 1e-3 * g.abs().max() + 1e-9, key
     # ...and so the parameters after the step: equal, except that ScaledAdam's first step is about sign(grad),
     # which a gradient within rounding of zero may flip (observed: 0.001 % of the elements)
     differ = total = 0

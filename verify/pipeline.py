@@ -33,7 +33,7 @@ from annotate.engines.base import public_engine_config
 from clsp.data.manifest import damaged_message, load_checked, resolve_inputs, write_cuts
 from clsp.errors import ManifestError
 from clsp.outputs import OutputLock, atomic_write_text
-from verify.acoustic import acoustic_reasons
+from verify.acoustic import acoustic_check
 from verify.config import VerifyConfig
 from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
 from verify.rules import CaptionRules, reason_code
@@ -77,7 +77,8 @@ class _Target:
     caption: Caption
     transcript: str | None
     reasons: list[str] = field(default_factory=list)
-    unsure: list[str] = field(default_factory=list)  # why it could not be judged: it stays pending
+    unsure: list[str] = field(default_factory=list)  # why it could not be judged at all: it stays pending
+    notes: list[str] = field(default_factory=list)  # checks that could not decide (kept, reason noted)
 
     @property
     def key(self) -> str:
@@ -126,8 +127,8 @@ class Verifier:
                 if t is None:
                     return c
                 if t.reasons:
-                    return c.with_status("rejected", t.reasons)
-                return c.with_status("pending", t.unsure) if t.unsure else c.with_status("kept")
+                    return c.with_status("rejected", t.reasons + t.notes)
+                return c.with_status("pending", t.unsure + t.notes) if t.unsure else c.with_status("kept", t.notes)
             return fn
 
         return [update_captions(cut, apply(i)) if any((i, c.id) in verdicts for c in get_captions(cut)) else cut
@@ -173,9 +174,19 @@ class Verifier:
             except Exception as e:  # unreadable/odd audio: its captions cannot be grounded
                 measured, failure = None, f"acoustic:audio_error: {one_line(f'{type(e).__name__}: {e}', 200)}"
             for t in group:
-                found = [failure] if measured is None else acoustic_reasons(t.caption.text, measured, self.cfg.acoustic)
-                self.tallies["acoustic"].add(found)
+                tally = self.tallies["acoustic"]
+                if measured is None:
+                    found, notes = [failure], []
+                else:
+                    verdict = acoustic_check(t.caption.text, measured, self.cfg.acoustic)
+                    found, notes = list(verdict.reasons), list(verdict.uncertain)
+                tally.add(found)
+                if notes and not found:  # kept, with the claims the audio cannot settle noted
+                    tally.extra["uncertain"] += 1
+                    for code in dict.fromkeys(reason_code(n.replace("uncertain:", "", 1))[1] for n in notes):
+                        tally.extra[f"uncertain:{code}"] += 1
                 t.reasons += found
+                t.notes += notes
 
     def _get_engine(self) -> Any:
         if self.engine is None:

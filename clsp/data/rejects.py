@@ -1,5 +1,5 @@
-"""``rejects.jsonl``: what a long job left out and why, one JSON object per line (annotate, search build,
-eval prepare)::
+"""``rejects.jsonl``: what a long job left out and why, one JSON object per line (annotate, augment,
+search build, eval prepare)::
 
     {"cut_id": "a-001", "manifest": "cuts_train.jsonl.gz", "code": "missing_file",
      "message": "audio file '/data/a-001.wav' not found"}
