@@ -33,6 +33,7 @@ from pathlib import Path
 
 from clsp.audio import SAMPLING_RATE
 from clsp.config import to_dict
+from clsp.outputs import atomic_write_text
 from clsp.parallel import SerialExecutor
 from clsp.synth.backends import Controls, VoiceSpec, get_backend
 from clsp.style.measure import MeasureConfig, measure_style
@@ -92,10 +93,7 @@ def calibrate(voices: list[VoiceSpec], workdir: str, pool=None) -> dict[str, Voi
     if todo:
         results = (pool or SerialExecutor()).map(_job, todo, chunksize=4)
         cached.update(dict(results))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cached, indent=1, sort_keys=True))
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(cached, indent=1, sort_keys=True))
     out: dict[str, VoiceSpec | None] = {}
     for v in voices:
         got = cached[v.name]
