@@ -3,7 +3,8 @@
 Heads (both branches, as the recipe): projection Linear(enc_dim, J)–ReLU–Linear(J, J), then transform
 MLP Linear(J, J)–ReLU–Dropout–Linear(J, J), then L2 normalisation (J = ``joint_dim``, 512).
 Speech frame features are mean-pooled over valid frames. ``logit_scale`` (log of the multiplier) starts
-at log(1/0.07) and is clamped to [0, log 100] after each optimiser step.
+at log(1/0.07) and is clamped to [0, log 100] after each optimiser step. An optional frame head
+(:mod:`clsp.model.frame_head`) maps the unpooled frames into the same joint space (time-aligned grounding).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from torch import nn
 from clsp.audio import AudioItem, load_audio
 from clsp.config import from_dict, to_dict
 from clsp.errors import ClspError
-from clsp.model.config import ModelConfig
+from clsp.model.config import FrameHeadConfig, ModelConfig
+from clsp.model.frame_head import FrameHead
 from clsp.model.speech import build_speech_encoder
 from clsp.model.text import TextEncoder
 
@@ -68,13 +70,29 @@ class CLSPModel(nn.Module):
             self.logit_bias = nn.Parameter(torch.tensor(float(config.logit_bias_init)))
         else:
             self.logit_bias = None
+        self.frame_head = (FrameHead(self.speech_encoder.output_dim, j, config.frame_head)
+                           if config.frame_head is not None else None)
+
+    def add_frame_head(self, cfg: FrameHeadConfig) -> None:
+        """Give a model without one a new (untrained) frame head; recorded in its config (and export)."""
+        self.config.frame_head = cfg
+        self.frame_head = FrameHead(self.speech_encoder.output_dim, self.config.joint_dim, cfg).to(self.device)
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between the speech encoder's output frames (what the frame head scores)."""
+        return float(self.speech_encoder.output_frame_shift)
 
     # ---- training-time forward -------------------------------------------------------------------
-    def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors."""
+    def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor, return_frames: bool = False):
+        """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors; with
+        ``return_frames`` also the frame head's (B, T', J) unit vectors and their lengths (B,)."""
         frames, frame_lens = self.speech_encoder(inputs, lengths)
         pooled = masked_mean(frames, frame_lens)
-        return F.normalize(self.audio_transform(self.audio_projection(pooled)), dim=-1)
+        clip = F.normalize(self.audio_transform(self.audio_projection(pooled)), dim=-1)
+        if return_frames:
+            return clip, self.frame_head(frames), frame_lens
+        return clip
 
     def forward_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """token ids (M, L) → (M, J) unit vectors."""
@@ -84,19 +102,32 @@ class CLSPModel(nn.Module):
         """Pooled text-encoder output (M, D_text) → (M, J) unit vectors."""
         return F.normalize(self.text_transform(self.text_projection(pooled)), dim=-1)
 
-    def forward(self, inputs, lengths, input_ids=None, attention_mask=None, text_pooled=None) -> dict:
-        """Either token ids (M, L) or an already pooled text-encoder output ``text_pooled`` (M, D_text)."""
+    def forward(self, inputs, lengths, input_ids=None, attention_mask=None, text_pooled=None,
+                frames: bool = False) -> dict:
+        """Either token ids (M, L) or an already pooled text-encoder output ``text_pooled`` (M, D_text).
+
+        ``frames=True`` (a model with a frame head) adds ``frame_features`` (B, T', J), ``frame_lengths``
+        (B,) and the frame-level sigmoid's ``frame_logit_scale`` (1/tau) and ``frame_logit_bias``.
+        """
         text = self.text_head(text_pooled) if text_pooled is not None else self.forward_text(input_ids, attention_mask)
-        return {
-            "speech_features": self.forward_speech(inputs, lengths),
-            "text_features": text,
-            "logit_scale": self.logit_scale.exp(),
-            "logit_bias": self.logit_bias,
-        }
+        # parameters are returned through an op (exp, clone): DDP's unused-parameter search follows grad_fn
+        # from the outputs, and a bare parameter has none (it would be marked ready twice)
+        bias = self.logit_bias.clone() if self.logit_bias is not None else None
+        out = {"text_features": text, "logit_scale": self.logit_scale.exp(), "logit_bias": bias}
+        if frames:
+            out["speech_features"], out["frame_features"], out["frame_lengths"] = self.forward_speech(
+                inputs, lengths, return_frames=True)
+            out["frame_logit_scale"] = self.frame_head.calibration.logit_scale.exp()
+            out["frame_logit_bias"] = self.frame_head.calibration.logit_bias.clone()
+        else:
+            out["speech_features"] = self.forward_speech(inputs, lengths)
+        return out
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
         self.logit_scale.clamp_(0, self.config.logit_scale_max)
+        if self.frame_head is not None:
+            self.frame_head.calibration.logit_scale.clamp_(0, self.config.logit_scale_max)
 
     # ---- inference API ----------------------------------------------------------------------------
     @property
@@ -107,18 +138,36 @@ class CLSPModel(nn.Module):
         """16 kHz waves → the speech encoder's inputs (see :class:`clsp.model.features.InputSpec`)."""
         return self.speech_encoder.input_spec(waves)
 
+    def _speech_batches(self, items: list[AudioItem], batch_size: int):
+        """(inputs, lengths) on the model's device for ``batch_size`` items at a time, in eval mode (restored
+        afterwards)."""
+        was_training = self.training
+        self.eval()
+        try:
+            for start in range(0, len(items), batch_size):
+                inputs, lengths = self.speech_inputs([load_audio(item) for item in items[start:start + batch_size]])
+                yield inputs.to(self.device), lengths.to(self.device)
+        finally:
+            self.train(was_training)
+
     @torch.no_grad()
     def encode_audio(self, items: list[AudioItem], batch_size: int = 16) -> torch.Tensor:
         """File paths or (array, sampling_rate) pairs (resampled to 16 kHz) → (N, J) unit vectors."""
-        was_training = self.training
-        self.eval()
-        out = []
-        for start in range(0, len(items), batch_size):
-            waves = [load_audio(item) for item in items[start:start + batch_size]]
-            inputs, lengths = self.speech_inputs(waves)
-            out.append(self.forward_speech(inputs.to(self.device), lengths.to(self.device)).float().cpu())
-        self.train(was_training)
+        out = [self.forward_speech(inputs, lengths).float().cpu()
+               for inputs, lengths in self._speech_batches(items, batch_size)]
         return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
+
+    @torch.no_grad()
+    def encode_frames(self, items: list[AudioItem], batch_size: int = 16) -> list[torch.Tensor]:
+        """File paths or (array, sampling_rate) pairs → one (T_i, J) tensor of frame-head unit vectors per
+        item, a frame every :attr:`frame_shift` seconds. Needs a frame head."""
+        if self.frame_head is None:
+            raise ClspError("this model has no frame head (train it with grounding.weight > 0)")
+        out = []
+        for inputs, lengths in self._speech_batches(items, batch_size):
+            _, frames, frame_lens = self.forward_speech(inputs, lengths, return_frames=True)
+            out += [f[:n].float().cpu() for f, n in zip(frames, frame_lens.tolist())]
+        return out
 
     @torch.no_grad()
     def encode_text(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:

@@ -45,7 +45,9 @@ class CaptionedAudioDataset(torch.utils.data.Dataset):
     - ``inputs``: (B, T, F) fbank frames or (B, S) waveforms at 16 kHz (per the speech encoder);
     - ``lengths``: (B,) frames or samples;
     - ``cut_ids``: list of B ids;
-    - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only).
+    - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only);
+    - ``styles``: list of B dicts ``{"segments": style_segments or None, "voice_quality": str or None}``
+      (the frame labels of grounding come from them).
     """
 
     def __init__(self, input_spec: InputSpec, status: str, engines: list[str] | None):
@@ -61,7 +63,10 @@ class CaptionedAudioDataset(torch.utils.data.Dataset):
         for cut in cuts:
             caps = get_captions(cut, status=self.status, engine=self.engines)
             captions.append({k: [c.text for c in caps if c.kind == k] for k in ("global", "fine")})
-        return {"inputs": inputs, "lengths": lengths, "cut_ids": [c.id for c in cuts], "captions": captions}
+        styles = [{"segments": (c.custom or {}).get("style_segments"), "voice_quality": (c.custom or {}).get(
+            "voice_quality")} for c in cuts]
+        return {"inputs": inputs, "lengths": lengths, "cut_ids": [c.id for c in cuts], "captions": captions,
+                "styles": styles}
 
 
 class SkipBatches(torch.utils.data.Sampler):
@@ -140,4 +145,5 @@ def take_rows(batch: dict, rows: list[int]) -> dict:
     if len(rows):
         inputs = inputs[:, : int(lengths.max())]
     return {**batch, "inputs": inputs, "lengths": lengths, "cut_ids": [batch["cut_ids"][i] for i in rows],
-            "captions": [batch["captions"][i] for i in rows]}
+            "captions": [batch["captions"][i] for i in rows],
+            **({"styles": [batch["styles"][i] for i in rows]} if "styles" in batch else {})}
