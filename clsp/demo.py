@@ -2,14 +2,15 @@
 
 synthesise → strip the training split's captions (an uncaptioned corpus, as a user brings one) →
 annotate it with the acoustic engine → verify (rules + acoustic) → train stage 1 and stage 2 on the
-verified captions → evaluate on the test split's unseen voices → ``report.md`` with tables and plots.
+verified captions (and stage 3 with joint grounding when ``configs/demo-stage3.yaml`` exists) → evaluate on
+the test split's unseen voices (stage 2 and stage 3 side by side, grounding) → ``report.md`` with tables and plots.
 
 Everything goes under ``OUT`` (default ``runs/demo``)::
 
     data/        the synthetic corpus (wavs, cuts_{train,dev,test}.jsonl.gz)
     raw/         the training split without captions
     annotated/   clsp annotate output;  verified/  clsp verify output (what training reads)
-    stage1/ stage2/   training runs (checkpoints, tensorboard, exported model)
+    stage1/ stage2/ stage3/   training runs (checkpoints, tensorboard, exported model)
     model/       the final model (CLSPModel.from_pretrained)
     eval/        one JSON + markdown (+ PNG) per evaluation;  report.md + *.png
 
@@ -29,7 +30,8 @@ from clsp.data.manifest import SPLITS, load_checked, read_cuts, split_manifest_p
 from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-STEPS = 7
+STAGE3_CONFIG = CONFIGS / "demo-stage3.yaml"
+STEPS = 8
 
 
 def _step(i: int, text: str) -> float:
@@ -49,13 +51,50 @@ def strip_captions(src: Path, dst: Path) -> Path:
     return out
 
 
+def train_stage3(out: Path, stage2_model: Path, train_overrides: list[str] = ()) -> Path | None:
+    """Stage 3 (attribute-sensitive fine-tuning + joint grounding) from the stage-2 export, when
+    ``configs/demo-stage3.yaml`` exists; returns its exported model, or None."""
+    from clsp.train.config import TrainConfig
+    from clsp.train.trainer import train
+
+    if not STAGE3_CONFIG.is_file():
+        print(f"      skipped: no {STAGE3_CONFIG.name}", flush=True)
+        return None
+    cfg = load_config(TrainConfig, STAGE3_CONFIG, list(train_overrides))
+    return train(cfg, out / "verified", out / "stage3", init=stage2_model)
+
+
+def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figures: dict) -> dict:
+    """Stage 2 on the same probes (stage 3's are ``figures``) and the final model's grounding on the test split;
+    prints both and returns ``{"stage2": figures, "grounding": result}`` (also under ``out/eval``)."""
+    from clsp.model import CLSPModel
+    from eval.grounding import evaluate_grounding, grounding_markdown
+    from eval.report import write_run
+    from eval.style import evaluate_style
+
+    stage2 = evaluate_style(CLSPModel.from_pretrained(stage2_model), test_cuts, out / "eval" / "stage2",
+                            progress=False)
+    for name in ("synth_gender", "synth_rate", "synth_pitch", "synth_loudness"):
+        print(f"      zero-shot {stage2[name]['field']:14s} stage 2 WA {stage2[name]['WA']:.3f} -> stage 3 WA "
+              f"{figures[name]['WA']:.3f}")
+    result = {"stage2": stage2}
+    if model.frame_head is not None:
+        grounding = evaluate_grounding(model, test_cuts, progress=False)
+        write_run(out / "eval", "grounding", grounding, grounding_markdown(grounding, "Style grounding, test split"))
+        for key in ("speaking_rate=fast", "speaking_rate=slow", "loudness=loud", "loudness=soft"):
+            f1 = grounding["targets"][key]["f1"]
+            print(f"      grounding {key:20s} frame F1 {f1:.3f}" if f1 is not None else f"      grounding {key}: -")
+        result["grounding"] = grounding
+    return result
+
+
 def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) -> int:
     """Run every stage under ``out``; ``train_overrides`` (``KEY=VALUE``) go to both training configs
     (the tests shorten training with them). Returns the process exit status (0)."""
     from annotate.config import AnnotateConfig
     from annotate.pipeline import annotate
     from clsp.model import CLSPModel
-    from clsp.report import write_report
+    from clsp.report import stage3_section, write_report
     from clsp.train.config import TrainConfig
     from clsp.train.trainer import train
     from eval.style import evaluate_style
@@ -97,12 +136,18 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
                                   init=stage_dirs.get(1) if stage == 2 else None)
         timings[f"train_stage{stage}"] = time.monotonic() - t
         _done(t)
+    t = _step(6, f"train stage 3 (attribute-perturbed local loss + frame grounding) -> {out / 'stage3'}")
+    stage3 = train_stage3(out, stage_dirs[2], train_overrides)
+    if stage3 is not None:
+        stage_dirs[3] = stage3
+        timings["train_stage3"] = time.monotonic() - t
+        _done(t)
     model_dir = out / "model"
     if model_dir.exists():
         shutil.rmtree(model_dir)
-    shutil.copytree(stage_dirs[2], model_dir)
+    shutil.copytree(stage_dirs[max(stage_dirs)], model_dir)
 
-    t = _step(6, "evaluate on the test split (voices never seen in training) -> " + str(out / "eval"))
+    t = _step(7, "evaluate on the test split (voices never seen in training) -> " + str(out / "eval"))
     model = CLSPModel.from_pretrained(model_dir)
     test_cuts = list(read_cuts(split_manifest_path(data, "test")))
     figures = evaluate_style(model, test_cuts, out / "eval", progress=False)
@@ -114,12 +159,16 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
         r = figures[f"retrieval_{kind}"]
         print(f"      retrieval, {kind:6s} captions  T->S R@1 {r['text_to_speech']['R@1']:.3f}  "
               f"S->T R@1 {r['speech_to_text']['R@1']:.3f}  (n={r['n']}, chance {r['chance_R@1']:.3f})")
+    stage3_figures = evaluate_stage3(out, stage_dirs[2], model, test_cuts, figures) if 3 in stage_dirs else None
     timings["evaluate"] = time.monotonic() - t
     _done(t)
 
-    t = _step(7, "write the report")
-    report = write_report(out, model, test_cuts, figures, stats, summary, timings)
+    t = _step(8, "write the report")
+    sections = [stage3_section(out, model, test_cuts, figures, stage3_figures)] if stage3_figures else []
+    report = write_report(out, model, test_cuts, figures, stats, summary, timings, sections=sections)
     _done(t)
-    (out / "demo_metrics.json").write_text(json.dumps(figures, indent=2) + "\n")
+    metrics = {**figures, **({"stage2": stage3_figures["stage2"], "grounding": stage3_figures.get("grounding")}
+                             if stage3_figures else {})}
+    (out / "demo_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"Report: {report}\nModel:  {model_dir}  (CLSPModel.from_pretrained)")
     return 0

@@ -181,10 +181,11 @@ def _phrase_pattern(phrase: str) -> str:
 
 
 def _token_regex(perturbers: Sequence[Perturber]) -> re.Pattern:
-    """Quoted text (group 1) or any perturber's phrase (group 2), longest first, as whole words."""
+    """Quoted text (group 1) or any perturber's phrase (group 3, longest first, as whole words) with the
+    article before it (group 2: "a "/"an ", made to agree with a replacement)."""
     phrases = sorted({p for pert in perturbers for p in pert.swaps}, key=lambda p: (-len(p), p))
     words = "|".join(_phrase_pattern(p) for p in phrases)
-    return re.compile(r'("[^"]*"|“[^”]*”)|(?<![\w-])(' + words + r")(?![\w-])", re.IGNORECASE)
+    return re.compile(r'("[^"]*"|“[^”]*”)|(?<![\w-])((?:an?)\s+)?(' + words + r")(?![\w-])", re.IGNORECASE)
 
 
 _TOKENS = _token_regex(PERTURBERS)
@@ -205,15 +206,18 @@ def apply_perturber(text: str, perturber: Perturber, rng: np.random.Generator,
     chosen: dict[str, str] = {}  # one partner per distinct word, so repeats stay consistent
 
     def swap(m: re.Match) -> str:
-        word = m.group(2)
+        article, word = m.group(2) or "", m.group(3)
         if word is None:  # quoted text
             return m.group(0)
         key = " ".join(word.lower().split())
         if key not in perturber.swaps:  # another attribute's phrase: left whole
-            return word
+            return m.group(0)
         if key not in chosen:
             chosen[key] = perturber.replacement(key, rng)
-        return match_case(word, chosen[key])
+        new = match_case(word, chosen[key])
+        if article:  # "a lowered pitch" -> "an elevated pitch"
+            article = match_case(article.strip(), "an" if new[:1].lower() in "aeiou" else "a") + article[-1]
+        return article + new
 
     return tokens.sub(swap, text)
 

@@ -98,7 +98,9 @@ def test_accent_negative_comes_from_the_groups():
     same = 0
     for seed in range(300):
         out = apply_perturber("An Indian speaker.", ACCENT, rng(seed))
-        new = out[len("An "):-len(" speaker.")].lower()
+        article, new = re.fullmatch(r"(An?) (.+) speaker\.", out).groups()
+        new = new.lower()
+        assert article == ("An" if new[0] in "aeiou" else "A")
         assert new != "indian"
         group = next(g for g, members in ACCENT_GROUPS.items() if new in members)
         same += group == "english_l2_distinct"
@@ -141,3 +143,12 @@ def test_every_attribute_phrase_our_captioner_writes_can_be_flipped(table):
             continue
         for option in options:
             assert perturb_caption(frame.format(option), rng()) is not None, (table, level, option)
+
+
+def test_the_article_agrees_with_the_replacement():
+    g = rng()
+    assert apply_perturber("A lowered pitch and an elevated one.", PITCH, g) in (
+        "An elevated pitch and a lowered one.", "A raised pitch and a lowered one.")
+    assert apply_perturber("An angry man, a man.", GENDER, g) == "An angry woman, a woman."
+    assert apply_perturber("a\nquick talk", SPEAKING_RATE, g) == "a\nslow talk"
+    assert apply_perturber("A rapid pace", SPEAKING_RATE, g) == "A slow pace"

@@ -96,9 +96,10 @@ class FrameHeadConfig:
     tau_init: float = 0.1  # FineLAP's temperature
     bias_init: float = -10.0  # FineLAP's bias
     learnable: bool = True  # tau and b trained (FineLAP); False keeps them fixed at their init
-    # lr multiplier of tau and b: ScaledAdam moves a scalar by about lr * 0.1 per step, which leaves b at
-    # its init over a short fine-tuning run; this lets it reach the frame labels' prior
-    calibration_lr_scale: float = 1.0
+    # lr multiplier of tau and b. ScaledAdam moves a scalar by about lr * 0.1 per step whatever its gradient:
+    # at lr 0.01 that is 0.001, and b would stay near -10 (every frame scoring under 0.5) for thousands of
+    # steps; x100 lets it move ~0.1 per step toward the frame labels' prior.
+    calibration_lr_scale: float = 100.0
 
     def validate(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
