@@ -64,27 +64,40 @@ def train_stage3(out: Path, stage2_model: Path, train_overrides: list[str] = ())
     return train(cfg, out / "verified", out / "stage3", init=stage2_model)
 
 
-def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figures: dict) -> dict:
-    """Stage 2 on the same probes (stage 3's are ``figures``) and the final model's grounding on the test split;
-    prints both and returns ``{"stage2": figures, "grounding": result}`` (also under ``out/eval``)."""
+def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figures: dict,
+                    heldout_cuts: list | None = None) -> dict:
+    """Stage 2 on the same probes (stage 3's are ``figures``) and the final model's grounding on the test split,
+    and both again on a held-out source's clips when there are some. Prints the figures and returns
+    ``{"stage2": figures, "grounding": result, "heldout": {"stage2", "stage3", "grounding"}}`` (also written
+    under ``out/eval``)."""
     from clsp.model import CLSPModel
     from eval.grounding import evaluate_grounding, grounding_markdown
     from eval.report import write_run
     from eval.style import evaluate_style
 
-    stage2 = evaluate_style(CLSPModel.from_pretrained(stage2_model), test_cuts, out / "eval" / "stage2",
-                            progress=False)
+    stage2_model = CLSPModel.from_pretrained(stage2_model)
+
+    def grounding(cuts: list, name: str) -> dict | None:
+        if model.frame_head is None or not any((c.custom or {}).get("style_segments") for c in cuts):
+            return None
+        result = evaluate_grounding(model, cuts, progress=False)
+        write_run(out / "eval", name, result, grounding_markdown(result, f"Style grounding, {name}"))
+        for key in ("speaking_rate=fast", "speaking_rate=slow", "loudness=loud", "loudness=soft"):
+            f1 = result["targets"][key]["f1"]
+            print(f"      {name} {key:20s} frame F1 " + (f"{f1:.3f}" if f1 is not None else "-"))
+        return result
+
+    stage2 = evaluate_style(stage2_model, test_cuts, out / "eval" / "stage2", progress=False)
     for name in ("synth_gender", "synth_rate", "synth_pitch", "synth_loudness"):
         print(f"      zero-shot {stage2[name]['field']:14s} stage 2 WA {stage2[name]['WA']:.3f} -> stage 3 WA "
               f"{figures[name]['WA']:.3f}")
-    result = {"stage2": stage2}
-    if model.frame_head is not None:
-        grounding = evaluate_grounding(model, test_cuts, progress=False)
-        write_run(out / "eval", "grounding", grounding, grounding_markdown(grounding, "Style grounding, test split"))
-        for key in ("speaking_rate=fast", "speaking_rate=slow", "loudness=loud", "loudness=soft"):
-            f1 = grounding["targets"][key]["f1"]
-            print(f"      grounding {key:20s} frame F1 {f1:.3f}" if f1 is not None else f"      grounding {key}: -")
-        result["grounding"] = grounding
+    result = {"stage2": stage2, "grounding": grounding(test_cuts, "grounding")}
+    if heldout_cuts:
+        result["heldout"] = {"stage2": evaluate_style(stage2_model, heldout_cuts, out / "eval" / "heldout_stage2",
+                                                      progress=False),
+                             "stage3": evaluate_style(model, heldout_cuts, out / "eval" / "heldout_stage3",
+                                                      progress=False),
+                             "grounding": grounding(heldout_cuts, "grounding_heldout")}
     return result
 
 
@@ -159,7 +172,10 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
         r = figures[f"retrieval_{kind}"]
         print(f"      retrieval, {kind:6s} captions  T->S R@1 {r['text_to_speech']['R@1']:.3f}  "
               f"S->T R@1 {r['speech_to_text']['R@1']:.3f}  (n={r['n']}, chance {r['chance_R@1']:.3f})")
-    stage3_figures = evaluate_stage3(out, stage_dirs[2], model, test_cuts, figures) if 3 in stage_dirs else None
+    heldout = split_manifest_path(data, "heldout")  # a held-out source, when the corpus has one
+    heldout_cuts = list(read_cuts(heldout)) if heldout.is_file() else None
+    stage3_figures = (evaluate_stage3(out, stage_dirs[2], model, test_cuts, figures, heldout_cuts)
+                      if 3 in stage_dirs else None)
     timings["evaluate"] = time.monotonic() - t
     _done(t)
 
@@ -167,8 +183,7 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
     sections = [stage3_section(out, model, test_cuts, figures, stage3_figures)] if stage3_figures else []
     report = write_report(out, model, test_cuts, figures, stats, summary, timings, sections=sections)
     _done(t)
-    metrics = {**figures, **({"stage2": stage3_figures["stage2"], "grounding": stage3_figures.get("grounding")}
-                             if stage3_figures else {})}
+    metrics = {**figures, **(stage3_figures or {})}
     (out / "demo_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"Report: {report}\nModel:  {model_dir}  (CLSPModel.from_pretrained)")
     return 0

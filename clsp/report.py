@@ -209,9 +209,10 @@ def plot_grounding_example(model, cuts: Sequence, path: Path) -> Path | None:
 
 
 def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: dict) -> str:
-    """The report's stage-3 section: stage 2 vs stage 3 on unseen voices, the grounding tables and figure.
-    ``stage3``: the final (stage-3) model's :func:`eval.style.evaluate_style` figures; ``extra``: what
-    :func:`clsp.demo.evaluate_stage3` returned (stage 2's figures, the grounding result)."""
+    """The report's stage-3 section: stage 2 vs stage 3 on unseen voices (and on a held-out source when there
+    is one), the grounding tables and figure. ``stage3``: the final (stage-3) model's
+    :func:`eval.style.evaluate_style` figures on the test split; ``extra``: what :func:`clsp.demo.evaluate_stage3`
+    returned."""
     from eval.grounding import grounding_markdown
 
     rows = stage_comparison_rows(extra["stage2"], stage3)
@@ -224,12 +225,22 @@ def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: d
              "each clip's global caption against a copy with one attribute word flipped (gender, rate, pitch,",
              "loudness, ...). Stage 3 " + verdict, "",
              markdown_table(["test split, unseen voices", "stage 2", "stage 3", "change"], rows)]
-    grounding = extra.get("grounding")
-    if grounding is not None:
-        body = grounding_markdown(grounding, "").split("\n", 2)[2].replace("## ", "### ")
+    heldout = extra.get("heldout")
+    if heldout:
+        lines += [markdown_table(["held-out source", "stage 2", "stage 3", "change"],
+                                 stage_comparison_rows(heldout["stage2"], heldout["stage3"]))]
+    sets = [("test split, unseen voices", extra.get("grounding"))]
+    if heldout:
+        sets.append(("held-out source", heldout.get("grounding")))
+    if any(g is not None for _, g in sets):
         lines += ["## Time-aligned style grounding", "",
                   "The frame head (trained jointly in stage 3 on each clip's style segments) scores a style phrase",
-                  "against every frame; a frame counts when its score is above the threshold.", "", body]
+                  "against every frame; a frame counts when its score is above the threshold.", ""]
+        for name, grounding in sets:
+            if grounding is not None:
+                body = grounding_markdown(grounding, "").split("\n", 2)[2]
+                lines += [f"### {name}", "", body.replace("## Frame level", "Frame level:")
+                          .replace("## Segment level", "Segment level:")]
         png = plot_grounding_example(model, test_cuts, out / "grounding_example.png")
         if png is not None:
             lines += [f"![grounding example]({png.name})", ""]
