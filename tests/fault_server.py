@@ -8,6 +8,8 @@ each answer; ``hit`` counts (from 1) the hits of requests with the same body. Be
 - ``"500"``/``"503"``/any status number: that status with a JSON error body;
 - ``"429:<s>"``: 429 with ``Retry-After: <s>``;
 - ``"sleep:<s>"``: wait <s> seconds, then answer ok (a client with a shorter timeout gives up first);
+- ``"gather:<n>"``: hold the answer until <n> requests are in flight at once (at most 60 s), then answer ok:
+  concurrency shown by the requests themselves, not by timing;
 - ``"malformed"``: 200 with a body that is not JSON; ``"badshape"``: 200 JSON without ``choices``;
 - ``"echo-auth"``: 401 whose error message repeats the Authorization header (as careless servers do).
 
@@ -63,6 +65,7 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._gathered = threading.Condition(self._lock)  # in_flight changes, for "gather:<n>"
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -112,9 +115,10 @@ class FaultServer:
                 self._send(status, json.dumps({"error": {"message": message, "code": status}}).encode(), headers)
 
             def do_POST(self) -> None:
-                with server._lock:
+                with server._gathered:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    server._gathered.notify_all()
                 try:
                     self._answer()
                 finally:
@@ -142,6 +146,10 @@ class FaultServer:
                     return self._error(401, "missing or wrong API key")
                 if behaviour.startswith("sleep:"):
                     time.sleep(float(behaviour.split(":", 1)[1]))
+                    behaviour = "ok"
+                if behaviour.startswith("gather:"):
+                    with server._gathered:
+                        server._gathered.wait_for(lambda: server.in_flight >= int(behaviour.split(":")[1]), 60)
                     behaviour = "ok"
                 if behaviour == "ok":
                     text = good_text(body)

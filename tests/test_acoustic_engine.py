@@ -1,8 +1,9 @@
 """The acoustic captioner (annotate.engines.acoustic): captions from measured prosody, on real espeak-ng audio.
 
 The accuracy test runs on the test split (200 clips, 4 voices never used for calibration) of a corpus
-made once per session: the pitch, rate, loudness and gender statements of the captions must agree with
-the labels the audio was synthesised with, for at least 90 % of the statements of each attribute.
+made once per session: the captions state only confident labels, and the pitch, rate, loudness and gender
+statements must agree with the labels the audio was synthesised with, for at least 95 % of the statements
+of each attribute, while most labels are stated.
 """
 
 import re
@@ -16,8 +17,9 @@ from annotate.engines.base import EngineConfig, GenerationRequest
 from annotate.engines.registry import build_engine
 from clsp.data import read_cuts, split_manifest_path
 from clsp.errors import ConfigError
+from conftest import harmonic
 from verify.acoustic_claims import caption_claims
-from verify.acoustic_eval import label_summary, make_eval_corpus, rates, statement_agreement, summary_agreement
+from verify.acoustic_eval import coverage, label_summary, make_eval_corpus, rates, statement_agreement, summary_agreement
 
 NEGATION = re.compile(r"\b(no|not|neither|nor|without|lacking|never|none|free from|rather than)\b", re.IGNORECASE)
 
@@ -82,6 +84,19 @@ def test_errors_are_results_and_the_batch_goes_on(test_cuts):
     assert results[good.request_id].ok
 
 
+def test_only_confident_labels_are_put_into_words():
+    """F0 at 155 Hz (between the male and female ranges): no gender word, no pitch level, whatever the wording."""
+    engine = AcousticEngine()
+    measured = engine.measure(harmonic(155, 3.0))
+    assert measured.gender is None and measured.summary.label("pitch") is None
+    for kind in ("global", "fine"):
+        for seed in range(6):
+            text = engine.caption(measured, kind, seed)
+            said = {c.attribute for c in caption_claims(text)}
+            assert not said & {"gender", "pitch"}, text
+            assert re.search(r"\b(speaker|person|talker)\b", text, re.IGNORECASE), text
+
+
 def test_changes_are_captioned_with_what_and_when(test_cuts):
     engine = AcousticEngine()
     cut = next(c for c in test_cuts if c.custom.get("speaking_rate") == "varying"
@@ -116,11 +131,17 @@ def test_statements_agree_with_the_labels_on_unseen_voices(test_cuts):
     for cut in test_cuts:
         m = engine.measure(cut.load_audio()[0], cut.supervisions[0].text)
         measured.update(summary_agreement(m.summary, truth[cut.id]))
-    by_statement, by_segment = rates(statements), rates(measured)
+    by_statement, by_segment, decided = rates(statements), rates(measured), coverage(measured)
     print("\ncaption statements agreeing with the labels:",
           {k: f"{v:.3f} of {statements[k + '/n']}" for k, v in by_statement.items()})
-    print("measured labels at segment midpoints:", {k: f"{v:.3f}" for k, v in by_segment.items()})
+    print("measured labels at segment midpoints (decided ones):", {k: f"{v:.3f}" for k, v in by_segment.items()})
+    print("decided / labelled:", {k: f"{v:.3f}" for k, v in decided.items()})
+    # The engine states only confident labels: what it states must agree with the labels, and it must state
+    # most of them. Gender is stated for about half the clips: this corpus styles men's pitch up to ~180 Hz
+    # and women's down to ~135 Hz, where F0 cannot tell them apart (uncertain: "A speaker ...").
+    least = {"pitch": 0.5, "speaking_rate": 0.6, "loudness": 0.8, "gender": 0.4}
     for attribute in ("pitch", "speaking_rate", "loudness", "gender"):
-        assert statements[attribute + "/n"] >= 150, attribute
-        assert by_statement[attribute] >= 0.9, (attribute, by_statement)
-        assert by_segment[attribute] >= 0.9, (attribute, by_segment)
+        assert statements[attribute + "/n"] >= 100, attribute
+        assert by_statement[attribute] >= 0.95, (attribute, by_statement)
+        assert by_segment[attribute] >= 0.95, (attribute, by_segment)
+        assert decided[attribute] >= least[attribute], (attribute, decided)

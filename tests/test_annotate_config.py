@@ -56,7 +56,7 @@ def test_prompts_follow_clsp_rules_and_are_versioned():
 
 
 def test_tag_block_is_optional_and_never_carries_the_transcript(small_corpus):
-    cut = next(iter(read_cuts(small_corpus / "cuts_dev.jsonl.gz")))
+    cut = next(c for c in read_cuts(small_corpus / "cuts_dev.jsonl.gz") if "speaking_rate" in c.custom)
     p = load_prompt("clsp-style@1")
     tags = tag_values(cut, ["accent", "speaking_rate", "emotion"])
     assert tags == {"speaking_rate": cut.custom["speaking_rate"], "emotion": cut.custom["emotion"]}  # no accent

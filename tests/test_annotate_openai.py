@@ -174,7 +174,8 @@ def test_concurrency_is_bounded_and_requests_are_pulled_lazily(monkeypatch):
             pulled.append(s)
             yield request(s)
 
-    with FaultServer(latency_s=0.2) as server:
+    # the first two requests are held until both are in flight: concurrency without relying on timing
+    with FaultServer(route=by_seed({0: ["gather:2"], 1: ["gather:2"]})) as server:
         engine = engine_for(server, monkeypatch, max_concurrency=3)
         stream = engine.generate(requests())
         first = next(stream)

@@ -6,6 +6,7 @@ import pytest
 
 from clsp.config import load_config
 from clsp.errors import ConfigError
+from clsp.augment.config import AugmentRunConfig
 from clsp.synth.corpus import SynthConfig
 from clsp.train.config import TrainConfig
 from annotate.config import AnnotateConfig
@@ -84,6 +85,8 @@ def test_validate_hook_reports_with_file(tmp_path):
 # Every shipped config is validated (a new config file must be registered here).
 SHIPPED = {
     "synth-demo.yaml": SynthConfig,
+    "synth-all-sources.yaml": SynthConfig,
+    "augment-demo.yaml": AugmentRunConfig,
     "demo-stage1.yaml": TrainConfig,
     "demo-stage2.yaml": TrainConfig,
     "clsp-xlarge-stage1.yaml": TrainConfig,
@@ -112,3 +115,21 @@ def test_every_shipped_config_loads():
 
 def test_shipped_synth_config_equals_defaults():
     assert load_config(SynthConfig, REPO / "configs" / "synth-demo.yaml") == SynthConfig()
+
+
+def test_shipped_augment_config_equals_defaults():
+    assert load_config(AugmentRunConfig, REPO / "configs" / "augment-demo.yaml") == AugmentRunConfig()
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("heldout_source=piper", "key 'heldout_source' must be one of the sources"),
+    ("sources={festivus: {weight: 1}}", "key 'sources' has unknown entries ['festivus']"),
+    ("sources.espeak.weight=0", "key 'sources.espeak.weight' must be > 0"),
+    ("augment.tempo.factor_range=[2.0, 1.0]", "key 'augment.tempo.factor_range' must be [low, high]"),
+    ("augment.codec.codecs=[amr]", "key 'augment.codec.codecs' must list some of"),
+])
+def test_bad_synth_keys_name_the_key(override, expected):
+    cfg = ["sources={espeak: {weight: 1}, flite: {weight: 1}}", "heldout_source=flite"]
+    with pytest.raises(ConfigError) as err:
+        load_config(SynthConfig, None, [*cfg, override])
+    assert expected in str(err.value)

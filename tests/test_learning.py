@@ -2,7 +2,9 @@
 gender and speaking rate apart on the test split's unseen voices and retrieves clips from their global
 captions well above chance. Figures are printed (run with -s to see them) and asserted.
 
-The slowest test of the suite (a few minutes on 2 cores): the whole of stage 1 and stage 2.
+The slowest test of the suite: the whole of stage 1 and stage 2 (about 4.5 minutes alone on 2 cores, 2-3 times
+that with another CPU-heavy job beside it). Its own time limit is set far above that, so a loaded machine makes
+it slow, never red; the suite-wide limit (pyproject.toml) stays for everything else.
 """
 
 import json
@@ -29,6 +31,9 @@ def demo_corpus(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
+@pytest.mark.learning
+@pytest.mark.timeout(3600)
 def test_demo_configs_learn_speaking_style(demo_corpus, tmp_path):
     t0 = time.monotonic()
     stage1 = train(load_config(TrainConfig, REPO / "configs" / "demo-stage1.yaml"), demo_corpus, tmp_path / "s1",

@@ -6,22 +6,14 @@ import pytest
 from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path
 from clsp.errors import ClspError, ConfigError
-from clsp.prosody import count_syllables, split_phrases
 from clsp.style.measure import MeasureConfig, measure_style
+from clsp.style.text import count_syllables, split_phrases
 from clsp.synth.render import SAMPLING_RATE, params_for, render_segment
 from clsp.synth.voices import VOICES, prepare_voice_dir
+from conftest import harmonic
 from verify.acoustic import AcousticConfig
 
 SR = SAMPLING_RATE
-
-
-def harmonic(f0: float, seconds: float, level_db: float = -20.0, sr: int = SR) -> np.ndarray:
-    """A voiced-like tone: 10 harmonics of ``f0`` with 4 Hz vibrato-free amplitude bursts (syllables)."""
-    t = np.arange(int(seconds * sr)) / sr
-    x = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 11))
-    x *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
-    x = x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)
-    return x.astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +72,15 @@ def test_a_changing_clip_is_segmented_where_it_changes(changing_clip):
     s = m.summary
     assert len(s.spans) == 2, s
     first, last = s.spans
-    assert (first.speaking_rate, first.loudness, first.pitch) == ("slow", "soft", "low")
+    assert (first.loudness, first.pitch) == ("soft", "low")
     assert (last.speaking_rate, last.loudness, last.pitch) == ("fast", "loud", "high")
+    # espeak's "slow" (115 wpm, 3.7 syllables/s) lies near the slow/normal boundary: it leans slow, and the
+    # summary states it only if that is confident
+    rate = m.decide("speaking_rate", m.spans[0].syllables_per_s)
+    assert rate.lean == "slow" and first.speaking_rate == rate.label and 0.5 < rate.confidence
     assert first.end < boundary < last.start  # the change is placed in the pause between the two
     assert any(abs(p0 - first.end) < 0.02 and abs(p1 - last.start) < 0.02 for p0, p1 in m.pauses)
-    assert s.label("speaking_rate") == "varying" and s.gender == "male"
+    assert m.decisions["speaking_rate"].lean is not None and s.gender == "male"
     assert m.rate_source == "transcript"
     # the per-window tracks give the same figures as the spans they were measured over
     again = m.window(m.spans[0].start, m.spans[0].end)
@@ -97,7 +93,11 @@ def test_rate_without_transcript_comes_from_syllable_nuclei(changing_clip):
     with_text, without = measure_style(audio, SR, text), measure_style(audio, SR)
     assert without.rate_source == "nuclei"
     assert without.speaking_rate == pytest.approx(with_text.speaking_rate, rel=0.2)
-    assert [s.speaking_rate for s in without.summary.spans] == ["slow", "fast"]
+    # counted from nuclei, the rate is less sure: the spans lean slow then fast, with lower confidence
+    leans = [without.decide("speaking_rate", w.syllables_per_s) for w in without.spans]
+    assert [d.lean for d in leans] == ["slow", "fast"]
+    sure = [with_text.decide("speaking_rate", w.syllables_per_s) for w in with_text.spans]
+    assert all(a.confidence < b.confidence for a, b in zip(leans, sure))
 
 
 def test_corpus_clips_whisper_has_no_pitch_and_labels_mostly_match(small_corpus):
@@ -106,8 +106,16 @@ def test_corpus_clips_whisper_has_no_pitch_and_labels_mostly_match(small_corpus)
     assert whispers, "the small corpus should hold a whispered clip"
     w = measure_style(whispers[0].load_audio()[0], SR, whispers[0].supervisions[0].text)
     assert w.voice_quality == "whisper" and w.summary.label("pitch") is None and w.f0_median_hz is None
-    genders = [measure_style(c.load_audio()[0], SR).gender == c.custom["gender"] for c in cuts[:20]]
-    assert np.mean(genders) >= 0.8
+    assert w.gender is None and "whisper" in w.decisions["gender"].reason  # no F0: uncertain, not a guess
+    # the corpus styles pitch into the other gender's F0 range (low-pitched women, high-pitched men): clips in
+    # the overlap come out uncertain; a decided gender is wrong only for a voice pushed beyond it (a woman
+    # rendered under 140 Hz speaks in the male range, and is heard so), never for a typical one
+    measured = [measure_style(c.load_audio()[0], SR) for c in cuts[:30]]
+    decided = [(m, c.custom["gender"]) for m, c in zip(measured, cuts) if m.gender is not None]
+    assert len(decided) >= 0.4 * len(measured)
+    wrong = [(m.gender, true, m.f0_median_hz) for m, true in decided if m.gender != true]
+    assert len(wrong) <= 0.1 * len(decided), wrong
+    assert all(f0 < 140 if true == "female" else f0 > 180 for _, true, f0 in wrong), wrong
 
 
 def test_config_file_matches_the_defaults_and_is_checked(tmp_path):

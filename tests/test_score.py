@@ -38,14 +38,25 @@ def test_score_takes_arrays_at_other_rates(model, wavs):
     assert "speech_text" not in from_array["results"][0]
 
 
-def test_progress_bar_for_long_lists(model, wavs, capsys):
+def test_progress_bar_for_long_lists(model, wavs, capsys, monkeypatch):
     with progress_bar(LONG_LIST, None, "x") as long, progress_bar(LONG_LIST - 1, None, "x") as short:
         assert not long.disable and short.disable
+    bars = []  # (bar, shown): tqdm marks a bar disabled when it closes, so "shown" is read at creation
+
+    def recording_bar(*args):  # the real bar, kept so its state can be read after the run
+        bar = progress_bar(*args)
+        bars.append((bar, not bar.disable))
+        return bar
+
+    monkeypatch.setattr("eval.embed.progress_bar", recording_bar)
     capsys.readouterr()
     score(model, wavs, ref_audio=[wavs[0]])  # a short list: no bar by default
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == "" and [shown for _, shown in bars] == [False, False]
+    bars.clear()
     score(model, wavs, ref_audio=[wavs[0]], progress=True)
-    assert "audio: 100%" in capsys.readouterr().err
+    # read from the bars themselves (what tqdm drew depends on its refresh interval, i.e. on machine speed)
+    assert [(bar.desc, shown, bar.n, bar.total) for bar, shown in bars] == [
+        ("audio", True, len(wavs), len(wavs)), ("reference audio", True, 1, 1)]
 
 
 def test_classify_picks_the_best_prompt_and_gives_probabilities(model, wavs):

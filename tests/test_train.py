@@ -84,7 +84,7 @@ def test_stage2_skips_clips_without_the_needed_captions(small_corpus, tmp_path):
 
 def test_torchrun_ddp_on_gloo(small_corpus, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29531",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
            "-m", "clsp", "train", "--config", str(REPO / "configs" / "demo-stage1.yaml"), "--data",
            str(small_corpus), "--out", str(tmp_path / "ddp"), "--quiet", *sum((["--set", o] for o in
                                                                                 [*TINY, "max_steps=3"]), [])]

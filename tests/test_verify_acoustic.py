@@ -1,8 +1,9 @@
 """The acoustic check (verify.acoustic): claims read from any wording, checked against measured audio.
 
 The accuracy test runs on the test split (200 clips, 4 voices never used for calibration) of a corpus
-made once per session: the check must keep >= 90 % of the corpus' own (correct) captions and reject >= 90 %
-of captions written with one deliberately wrong attribute, for the right reason, per attribute.
+made once per session: the check must keep >= 97 % of the corpus' own (correct) captions and reject >= 90 %
+of captions written with one deliberately wrong attribute, for the right reason, per attribute, where the
+audio settles it (a gender the measurement is unsure of is noted, not rejected).
 """
 
 from collections import Counter
@@ -13,7 +14,7 @@ from clsp.config import load_config
 from clsp.data import get_captions, read_cuts, split_manifest_path
 from clsp.errors import ConfigError
 from clsp.style.measure import measure_style
-from verify.acoustic import AcousticCheckConfig, acoustic_reasons, caption_claims
+from verify.acoustic import AcousticCheckConfig, acoustic_check, acoustic_reasons, caption_claims
 from verify.acoustic_eval import SWAPS, label_summary, make_eval_corpus, rejected_for, wrong_captions
 
 
@@ -75,7 +76,7 @@ def test_wrong_claims_are_rejected_with_a_clear_reason(measured_test):
     cut, m = find(measured_test, gender="male", voice_quality="modal", pitch="low", loudness="soft")
     assert acoustic_reasons("A deep-voiced man speaks softly.", m) == []
     [gender] = acoustic_reasons("A woman speaks.", m)
-    assert gender.startswith("acoustic:gender: says female, measured male (F3 peak ") and gender.endswith("Hz)")
+    assert gender.startswith("acoustic:gender: says female, measured male (F0 ") and gender.endswith("male range)")
     [pitch] = acoustic_reasons("The speaker has a high-pitched voice.", m)
     assert pitch.startswith("acoustic:pitch: says high, measured low (F0 ") and "\n" not in pitch
     [loud] = acoustic_reasons("Booming speech.", m)
@@ -112,22 +113,36 @@ def test_check_config_is_validated():
 
 
 def test_keeps_correct_and_rejects_wrong_captions_on_unseen_voices(measured_test):
+    """Precision first: the corpus' own captions are kept (>= 97 %); wrong pitch/rate/loudness claims are
+    rejected (>= 90 %); a swapped gender is rejected wherever the gender is decided, and elsewhere (this
+    corpus styles men's pitch up to ~180 Hz and women's down to ~135 Hz, plus whispers and creaky voice) the
+    caption is kept with an ``acoustic:uncertain:gender`` note, never rejected on a guess."""
     assert len(measured_test) >= 200
+    cfg = AcousticCheckConfig()
     kept, total = 0, 0
     wrong = Counter()
     for i, (cut, m) in enumerate(measured_test):
         for caption in get_captions(cut):
             total += 1
             kept += not acoustic_reasons(caption.text, m)
+        sure = m.gender is not None and m.decisions["gender"].confidence >= cfg.reject_confidence
         for attribute, text in wrong_captions(label_summary(cut.custom), seed=i):
-            wrong[attribute + "/n"] += 1
-            wrong[attribute] += rejected_for(acoustic_reasons(text, m), attribute)
-    rejected = {a: wrong[a] / wrong[a + "/n"] for a in SWAPS}
-    overall = sum(wrong[a] for a in SWAPS) / sum(wrong[a + "/n"] for a in SWAPS)
-    print(f"\ncorrect captions kept: {kept / total:.3f} of {total}; wrong captions rejected: {overall:.3f} "
-          + str({a: f"{v:.3f} of {wrong[a + '/n']}" for a, v in rejected.items()}))
-    assert total >= 1600 and kept / total >= 0.9
+            verdict = acoustic_check(text, m, cfg)
+            key = attribute if attribute != "gender" else "gender" if sure else "gender_uncertain"
+            wrong[key + "/n"] += 1
+            if key == "gender_uncertain":
+                wrong[key] += any(n.startswith("acoustic:uncertain:gender: ") for n in verdict.uncertain)
+                wrong["gender_uncertain_rejected"] += rejected_for(list(verdict.reasons), "gender")
+            else:
+                wrong[key] += rejected_for(list(verdict.reasons), attribute)
+    keys = [*SWAPS, "gender_uncertain"]
+    rejected = {a: wrong[a] / wrong[a + "/n"] for a in keys}
+    print(f"\ncorrect captions kept: {kept / total:.3f} of {total}; wrong captions rejected (gender_uncertain: "
+          "noted as uncertain): " + str({a: f"{v:.3f} of {wrong[a + '/n']}" for a, v in rejected.items()}))
+    assert total >= 1600 and kept / total >= 0.97
     for attribute in SWAPS:
-        assert wrong[attribute + "/n"] >= 100, attribute
+        assert wrong[attribute + "/n"] >= 80, attribute
         assert rejected[attribute] >= 0.9, (attribute, rejected)
-    assert overall >= 0.9
+    assert rejected["gender"] >= 0.95, rejected
+    assert wrong["gender_uncertain/n"] > 0 and rejected["gender_uncertain"] == 1.0
+    assert wrong["gender_uncertain_rejected"] == 0

@@ -26,6 +26,9 @@ from verify.llm_check import (
     run_checklist,
 )
 
+# Real vLLM (CPU build) behind Ray: engine starts take minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1800)]
+
 REASON_CHARS = 40
 CFG = LLMCheckConfig(reason_max_chars=REASON_CHARS, max_attempts=1, sampling=SamplingConfig(max_tokens=320))
 

@@ -10,6 +10,9 @@ import pytest
 
 from clsp.errors import ClspError
 
+# Real vLLM (CPU build) behind Ray: engine starts take minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1800)]
+
 
 def _two_loads_equal(load) -> bool:
     """Load twice: weights missing from the checkpoint would be drawn at random and differ."""

@@ -1,23 +1,30 @@
-"""The acoustic check: a caption's claims against what the audio measures.
+"""The acoustic check: a caption's claims against what the audio measures, precision first.
 
 ``caption_claims(text)`` (see :mod:`verify.acoustic_claims`) reads the claims of any caption wording;
-``acoustic_reasons(text, measured)`` returns one line per claim that the measurement
-(:func:`clsp.style.measure.measure_style`) contradicts, e.g.
-``"acoustic:pitch: says high, measured low (F0 112 Hz)"``; an empty list means consistent.
+:func:`acoustic_check` sorts them against the measurement (:func:`clsp.style.measure.measure_style`) into
 
-The check gives the caption the benefit of the doubt, so that measurement noise does not reject good
-captions:
+- ``reasons``: confident contradictions, one line each, e.g. ``"acoustic:pitch: says high, measured low
+  (F0 112 Hz)"``; any reason rejects the caption;
+- ``uncertain``: claims the audio cannot settle, noted and kept, e.g. ``"acoustic:uncertain:gender: F0 152 Hz
+  between the male and female ranges"``.
 
+A wrong rejection loses a user's data, so the check rejects only what the measurement contradicts with
+confidence:
+
+- a gender claim is contradicted only by a gender decided with at least ``reject_confidence``; an uncertain
+  gender (F0 in the overlap band, a whisper, creaky voice) is noted, never rejected;
 - a level claim is contradicted only when the measured value lies beyond the label boundary by a
-  tolerance (``pitch_tolerance_st``, ``rate_tolerance``, ``loudness_tolerance_db``): "high" is contradicted
-  by a clearly medium-or-low pitch, not by one just under the high threshold;
+  tolerance (``pitch_tolerance_st``, ``rate_tolerance`` / ``rate_tolerance_nuclei``, ``loudness_tolerance_db``):
+  "high" is contradicted by a clearly medium-or-low pitch, not by one just under the high threshold;
+- pitch is judged against the measured gender's norm when that gender is sure enough to reject a gender
+  claim (``reject_confidence``); otherwise against the gender the caption states (it is not contradicted), or
+  else against both norms: contradicted only when both readings contradict, and noted as uncertain when
+  they disagree ("high for a man, low for a woman");
 - a claim about part of the clip ("at first", "then", "toward the end", "about 2.4 to 4.0 seconds") is
   checked on every reasonable reading of that part (the matching measured span and the matching
   fraction of the speech) and is contradicted only when all of them contradict it;
 - pitch claims are checked only on voiced (modal) speech, except that creaky voice (vocal fry, the lowest
-  register) contradicts "high"; when the speaker's gender is uncertain
-  (``|gender_score| < gender_margin``) a pitch claim must be contradicted under both gender norms;
-- a gender claim is contradicted only by a confident measured gender;
+  register) contradicts "high"; on a whisper they are noted as uncertain;
 - a change ("the pitch rises") is contradicted when no before/after pair of stretches moves in the claimed
   direction by at least ``change_min_*``.
 """
@@ -31,29 +38,35 @@ from dataclasses import dataclass, field
 from clsp.style.measure import MeasureConfig, MeasuredStyle, WindowMeasure, label_for
 from verify.acoustic_claims import Claim, caption_claims
 
-__all__ = ["AcousticCheckConfig", "AcousticConfig", "Claim", "acoustic_reasons", "caption_claims", "check_claim"]
+__all__ = ["AcousticCheckConfig", "AcousticConfig", "AcousticVerdict", "Claim", "acoustic_check",
+           "acoustic_reasons", "caption_claims", "check_claim"]
+
+UNCERTAIN = "acoustic:uncertain:"
 
 
 @dataclass
 class AcousticCheckConfig:
     """Tolerances of the acoustic check (units in the names)."""
 
+    reject_confidence: float = 0.8  # a gender claim is contradicted only by a decision this confident
     pitch_tolerance_st: float = 1.5
-    rate_tolerance: float = 1.12  # ratio
+    rate_tolerance: float = 1.2  # ratio, rate counted from the transcript
+    rate_tolerance_nuclei: float = 1.4  # ratio, rate counted from syllable nuclei (no transcript)
     loudness_tolerance_db: float = 2.0
-    gender_margin: float = 0.3  # |gender_score| needed to contradict a gender claim
-    whisper_voiced_fraction: float = 0.3  # a whisper claim is contradicted by a voiced fraction above this
+    whisper_voiced_fraction: float = 0.4  # a whisper claim is contradicted by a voiced fraction above this
     edge_fraction: float = 0.35  # "at first" / "toward the end": this fraction of the speech
     change_min_pitch_st: float = 1.0
     change_min_rate_ratio: float = 1.08
     change_min_loudness_db: float = 1.0
 
     def validate(self) -> None:
-        for name in ("pitch_tolerance_st", "loudness_tolerance_db", "gender_margin", "change_min_pitch_st",
+        if not 0.5 < self.reject_confidence < 1:
+            raise ValueError(f"key 'reject_confidence' must be in (0.5, 1), got {self.reject_confidence}")
+        for name in ("pitch_tolerance_st", "loudness_tolerance_db", "change_min_pitch_st",
                      "change_min_loudness_db"):
             if getattr(self, name) < 0:
                 raise ValueError(f"key '{name}' must be >= 0, got {getattr(self, name)}")
-        for name in ("rate_tolerance", "change_min_rate_ratio"):
+        for name in ("rate_tolerance", "rate_tolerance_nuclei", "change_min_rate_ratio"):
             if getattr(self, name) < 1:
                 raise ValueError(f"key '{name}' must be >= 1 (a ratio), got {getattr(self, name)}")
         if not 0 < self.edge_fraction <= 1:
@@ -72,23 +85,45 @@ CODES = {"pitch": "pitch", "speaking_rate": "rate", "loudness": "loudness", "gen
          "voice_quality": "whisper"}
 
 
-def acoustic_reasons(text: str, measured: MeasuredStyle, config: AcousticCheckConfig | None = None) -> list[str]:
-    """One ``"acoustic:<code>: says X, measured Y (value)"`` line per contradicted claim of ``text``."""
+@dataclass(frozen=True)
+class AcousticVerdict:
+    """The check of one caption: ``reasons`` (confident contradictions: reject) and ``uncertain`` (claims the
+    audio cannot settle: keep, noting why), each a list of one-line ``acoustic:...`` strings."""
+
+    reasons: tuple[str, ...] = ()
+    uncertain: tuple[str, ...] = ()
+
+
+def acoustic_check(text: str, measured: MeasuredStyle, config: AcousticCheckConfig | None = None) -> AcousticVerdict:
+    """Every claim of ``text`` against ``measured`` (see the module docstring)."""
     cfg = config or AcousticCheckConfig()
-    reasons = []
-    for claim in caption_claims(text):
-        reason = check_claim(claim, measured, cfg)
-        if reason and reason not in reasons:
-            reasons.append(reason)
-    return reasons
+    claims = caption_claims(text)
+    said = next((c.value for c in claims if c.attribute == "gender"), None)
+    reasons: list[str] = []
+    notes: list[str] = []
+    for claim in claims:
+        found = check_claim(claim, measured, cfg, said)
+        if found is not None:
+            out = notes if found.startswith(UNCERTAIN) else reasons
+            if found not in out:
+                out.append(found)
+    return AcousticVerdict(tuple(reasons), tuple(notes))
 
 
-def check_claim(claim: Claim, m: MeasuredStyle, cfg: AcousticCheckConfig) -> str | None:
-    """The reason ``claim`` is contradicted by ``m``, or None (consistent, or not checkable)."""
+def acoustic_reasons(text: str, measured: MeasuredStyle, config: AcousticCheckConfig | None = None) -> list[str]:
+    """One ``"acoustic:<code>: says X, measured Y (value)"`` line per confidently contradicted claim of ``text``."""
+    return list(acoustic_check(text, measured, config).reasons)
+
+
+def check_claim(claim: Claim, m: MeasuredStyle, cfg: AcousticCheckConfig, said_gender: str | None = None) -> str | None:
+    """Why ``claim`` is contradicted by ``m`` (``acoustic:<code>: ...``), why it cannot be settled
+    (``acoustic:uncertain:<code>: ...``), or None (consistent). ``said_gender``: the gender the caption states."""
     if claim.attribute == "gender":
-        if claim.value != m.gender and abs(m.gender_score) >= cfg.gender_margin:
-            f3 = f"F3 peak {m.f3_hz:.0f} Hz" if m.f3_hz else f"F0 {m.f0_median_hz or 0:.0f} Hz"
-            return f"acoustic:gender: says {claim.value}, measured {m.gender} ({f3})"
+        d = m.decisions["gender"]
+        if d.label is None or (d.label != claim.value and d.confidence < cfg.reject_confidence):
+            return f"{UNCERTAIN}gender: {d.reason}"
+        if d.label != claim.value:
+            return f"acoustic:gender: says {claim.value}, measured {d.label} ({d.reason})"
         return None
     if claim.attribute == "voice_quality":
         windows = _windows(m, claim, cfg)
@@ -100,27 +135,34 @@ def check_claim(claim: Claim, m: MeasuredStyle, cfg: AcousticCheckConfig) -> str
         if m.voice_quality == "creaky" and claim.kind == "level" and claim.value == "high":
             return (f"acoustic:pitch: says high{_where(claim)}, measured low (creaky voice, the lowest register; "
                     f"voiced {100 * m.voiced_fraction:.0f} % of the speech)")
-        return None
+        return f"{UNCERTAIN}pitch: {m.voice_quality} voice, no reliable F0" if m.voice_quality == "whisper" else None
     if claim.kind == "change":
         return _check_change(claim, m, cfg)
-    return _check_level(claim, m, cfg)
+    return _check_level(claim, m, cfg, said_gender)
 
 
 Getter = Callable[[WindowMeasure], float | None]
 
 
-def _values(attribute: str, m: MeasuredStyle, cfg: AcousticCheckConfig) -> list[Getter]:
-    """Ways to read ``attribute`` from a window (pitch: under each plausible gender norm)."""
+def _readings(attribute: str, m: MeasuredStyle, said_gender: str | None,
+              cfg: AcousticCheckConfig) -> list[tuple[str | None, Getter]]:
+    """Ways to read ``attribute`` from a window, named by the gender norm they assume (pitch only): the
+    measured gender's when it is sure enough to reject a gender claim, else the one the caption states, else
+    both."""
     if attribute == "loudness":
-        return [lambda w: w.rms_dbfs]
+        return [(None, lambda w: w.rms_dbfs)]
     if attribute == "speaking_rate":
-        return [lambda w: w.syllables_per_s]
-    getters: list[Getter] = [lambda w: w.pitch_st]
-    if abs(m.gender_score) < cfg.gender_margin:
-        c = m.config
-        shift = 12 * math.log2(c.female_f0_hz / c.male_f0_hz) * (1 if m.gender == "male" else -1)
-        getters.append(lambda w: None if w.pitch_st is None else w.pitch_st - shift)
-    return getters
+        return [(None, lambda w: w.syllables_per_s)]
+    d = m.decisions["gender"]
+    decided = d.label if d.confidence >= cfg.reject_confidence else None
+    genders = [decided] if decided else [said_gender] if said_gender else ["male", "female"]
+    norm = {"male": m.config.male_f0_hz, "female": m.config.female_f0_hz}
+
+    def under(g: str) -> Getter:
+        shift = 12 * math.log2(norm[m.norm_gender] / norm[g])
+        return lambda w: None if w.pitch_st is None else w.pitch_st + shift
+
+    return [(g, under(g)) for g in genders]
 
 
 def _contradicts(attribute: str, value: str, z: float, m: MeasuredStyle, cfg: AcousticCheckConfig) -> bool:
@@ -130,20 +172,20 @@ def _contradicts(attribute: str, value: str, z: float, m: MeasuredStyle, cfg: Ac
     elif attribute == "loudness":
         lo, hi, tol = c.loudness_soft_dbfs, c.loudness_loud_dbfs, cfg.loudness_tolerance_db
     else:
-        lo, hi, tol, z = math.log(c.rate_slow), math.log(c.rate_fast), math.log(cfg.rate_tolerance), math.log(z)
+        ratio = cfg.rate_tolerance if m.rate_source == "transcript" else cfg.rate_tolerance_nuclei
+        lo, hi, tol, z = math.log(c.rate_slow), math.log(c.rate_fast), math.log(ratio), math.log(z)
     rank = {"low": 0, "slow": 0, "soft": 0, "medium": 1, "normal": 1, "high": 2, "fast": 2, "loud": 2}[value]
     if rank == 2:
         return z < hi - tol
     return z > lo + tol if rank == 0 else (z < lo - tol or z > hi + tol)
 
 
-def _describe(attribute: str, w: WindowMeasure, m: MeasuredStyle) -> str:
+def _describe(attribute: str, w: WindowMeasure, z: float, m: MeasuredStyle) -> str:
     if attribute == "pitch":
-        return f"{m.level('pitch', w.pitch_st)} (F0 {w.f0_median_hz:.0f} Hz)"
+        return f"{label_for('pitch', z, m.config)} (F0 {w.f0_median_hz:.0f} Hz)"
     if attribute == "loudness":
-        return f"{m.level('loudness', w.rms_dbfs)} ({w.rms_dbfs:.1f} dBFS)"
-    rate = w.syllables_per_s or 0.0
-    return f"{label_for('speaking_rate', rate, m.config)} ({rate:.1f} syllables/s)"
+        return f"{label_for('loudness', z, m.config)} ({z:.1f} dBFS)"
+    return f"{label_for('speaking_rate', z, m.config)} ({z:.1f} syllables/s)"
 
 
 def _where(claim: Claim) -> str:
@@ -153,20 +195,30 @@ def _where(claim: Claim) -> str:
     return "" if claim.scope == "clip" else f" ({claim.scope})"
 
 
-def _check_level(claim: Claim, m: MeasuredStyle, cfg: AcousticCheckConfig) -> str | None:
-    checked: list[WindowMeasure] = []
-    for get in _values(claim.attribute, m, cfg):
-        for w in _windows(m, claim, cfg):
-            z = get(w)
-            if z is None or (claim.attribute == "speaking_rate" and z <= 0):
-                continue
-            checked.append(w)
-            if not _contradicts(claim.attribute, claim.value, z, m, cfg):
-                return None
-    if not checked:
+def _check_level(claim: Claim, m: MeasuredStyle, cfg: AcousticCheckConfig, said_gender: str | None) -> str | None:
+    """Consistent when some reading of some window agrees; rejected when every reading contradicts; uncertain
+    when the pitch norms (the gender is uncertain) disagree, or nothing could be measured."""
+    windows = _windows(m, claim, cfg)
+    verdicts: list[tuple[str | None, bool, WindowMeasure, float]] = []  # (norm, consistent, first window, value)
+    for gender, get in _readings(claim.attribute, m, said_gender, cfg):
+        seen = [(w, z) for w in windows if (z := get(w)) is not None and not (claim.attribute == "speaking_rate"
+                                                                             and z <= 0)]
+        if seen:
+            ok = any(not _contradicts(claim.attribute, claim.value, z, m, cfg) for _, z in seen)
+            verdicts.append((gender, ok, *seen[0]))
+    code = CODES[claim.attribute]
+    if not verdicts:
+        what = "too little voiced speech" if claim.attribute == "pitch" else "too little speech"
+        return f"{UNCERTAIN}{code}: says {claim.value}{_where(claim)}; {what} to measure"
+    if all(ok for _, ok, _, _ in verdicts):
         return None
-    return (f"acoustic:{CODES[claim.attribute]}: says {claim.value}{_where(claim)}, measured "
-            f"{_describe(claim.attribute, checked[0], m)}")
+    if not any(ok for _, ok, _, _ in verdicts):
+        _, _, w, z = verdicts[0]
+        return f"acoustic:{code}: says {claim.value}{_where(claim)}, measured {_describe(claim.attribute, w, z, m)}"
+    _, _, w, _ = verdicts[0]
+    readings = ", ".join(f"{label_for('pitch', z, m.config)} for a {'woman' if g == 'female' else 'man'}"
+                         for g, _, _, z in verdicts)
+    return f"{UNCERTAIN}pitch: says {claim.value}{_where(claim)}; F0 {w.f0_median_hz:.0f} Hz is {readings}"
 
 
 def _check_change(claim: Claim, m: MeasuredStyle, cfg: AcousticCheckConfig) -> str | None:

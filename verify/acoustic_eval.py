@@ -23,11 +23,15 @@ import numpy as np
 from clsp.style.describe import describe_fine, describe_global
 from clsp.style.labels import StyleSpan, StyleSummary
 from verify.acoustic import CODES
-from clsp.synth.corpus import SynthConfig, synthesize_corpus
+from clsp.augment.config import AugmentConfig
+from clsp.synth.corpus import SourceConfig, SynthConfig, synthesize_corpus
 from verify.acoustic_claims import Claim, caption_claims
 
 # 200 test clips on the 4 test voices (never used for calibration: seed 101, train voices); made in ~20 s.
-EVAL_CORPUS: dict[str, Any] = {"num_clips": 230, "seed": 5, "dev_fraction": 0.05, "test_fraction": 0.87}
+# Our 24 formant-scaled espeak-ng speakers only, no augmentation (as before the multi-source corpus).
+EVAL_CORPUS: dict[str, Any] = {"num_clips": 230, "seed": 5, "dev_fraction": 0.05, "test_fraction": 0.87,
+                               "sources": {"espeak": SourceConfig(voices=["clsp_*"])}, "heldout_source": None,
+                               "augment": AugmentConfig(fraction=0.0)}
 
 SWAPS: dict[str, dict[str, str]] = {
     "gender": {"male": "female", "female": "male"},
@@ -133,21 +137,34 @@ def rejected_for(reasons: list[str], attribute: str) -> bool:
 
 
 def summary_agreement(measured: StyleSummary, truth: StyleSummary) -> Counter:
-    """Measured labels against the labelled segments, at each segment's midpoint (counts as in
-    :func:`statement_agreement`, plus ``"gender"`` and ``"voice_quality"`` once per clip)."""
+    """Measured labels against the labelled segments, at each segment's midpoint, plus ``"gender"`` and
+    ``"voice_quality"`` once per clip: ``"<attribute>/labelled"`` counts the labelled ones, ``"<attribute>/n"``
+    those the measurement decided (an uncertain label is None) and ``"<attribute>"`` the decided ones that agree."""
     counts: Counter = Counter()
+
+    def add(attr: str, got: str | None, true: str | None) -> None:
+        if true is None:
+            return
+        counts[attr + "/labelled"] += 1
+        if got is not None:
+            counts[attr + "/n"] += 1
+            counts[attr] += int(got == true)
+
     for attr in ("gender", "voice_quality"):
-        counts[attr + "/n"] += 1
-        counts[attr] += int(getattr(measured, attr) == getattr(truth, attr))
+        add(attr, getattr(measured, attr), getattr(truth, attr))
     for seg in truth.spans:
         mid = (seg.start + seg.end) / 2
         span = min(measured.spans, key=lambda s: 0 if s.start <= mid <= s.end else min(abs(mid - s.start),
                                                                                       abs(mid - s.end)))
         for attr in ("pitch", "pitch_range", "speaking_rate", "loudness"):
-            if getattr(seg, attr) is not None:
-                counts[attr + "/n"] += 1
-                counts[attr] += int(getattr(span, attr) == getattr(seg, attr))
+            add(attr, getattr(span, attr), getattr(seg, attr))
     return counts
+
+
+def coverage(counts: Counter) -> dict[str, float]:
+    """``{"<attribute>": decided / labelled}`` from :func:`summary_agreement` counts."""
+    return {k[: -len("/labelled")]: counts[k[: -len("/labelled")] + "/n"] / counts[k]
+            for k in sorted(counts) if k.endswith("/labelled") and counts[k]}
 
 
 def rates(counts: Counter) -> dict[str, float]:

@@ -29,7 +29,7 @@ import clsp.style.measure as style_measure
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
 from clsp.data.manifest import load_checked, resolve_inputs, write_cuts
-from verify.acoustic import acoustic_reasons
+from verify.acoustic import acoustic_check
 from verify.config import VerifyConfig
 from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
 from verify.rules import CaptionRules, reason_code
@@ -72,6 +72,7 @@ class _Target:
     caption: Caption
     transcript: str | None
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # checks that could not decide (kept, reason noted)
 
     @property
     def key(self) -> str:
@@ -109,17 +110,19 @@ class Verifier:
         targets = self._targets(cuts)
         for name in self.checks:
             getattr(self, f"_run_{name}")(cuts, targets)
-        verdicts: dict[tuple[int, str], list[str]] = {(t.cut_index, t.caption.id): t.reasons for t in targets}
+        verdicts: dict[tuple[int, str], tuple[list[str], list[str]]] = {
+            (t.cut_index, t.caption.id): (t.reasons, t.notes) for t in targets}
         for t in targets:
             self.totals["checked"] += 1
             self.totals["rejected" if t.reasons else "kept"] += 1
 
         def apply(i: int) -> Callable[[Caption], Caption]:
             def fn(c: Caption) -> Caption:
-                reasons = verdicts.get((i, c.id))
-                if reasons is None:
+                found = verdicts.get((i, c.id))
+                if found is None:
                     return c
-                return c.with_status("rejected", reasons) if reasons else c.with_status("kept")
+                reasons, notes = found
+                return c.with_status("rejected", reasons + notes) if reasons else c.with_status("kept", notes)
             return fn
 
         return [update_captions(cut, apply(i)) if any((i, c.id) in verdicts for c in get_captions(cut)) else cut
@@ -159,9 +162,19 @@ class Verifier:
             except Exception as e:  # unreadable/odd audio: its captions cannot be grounded
                 measured, failure = None, f"acoustic:audio_error: {one_line(f'{type(e).__name__}: {e}', 200)}"
             for t in group:
-                found = [failure] if measured is None else acoustic_reasons(t.caption.text, measured, self.cfg.acoustic)
-                self.tallies["acoustic"].add(found)
+                tally = self.tallies["acoustic"]
+                if measured is None:
+                    found, notes = [failure], []
+                else:
+                    verdict = acoustic_check(t.caption.text, measured, self.cfg.acoustic)
+                    found, notes = list(verdict.reasons), list(verdict.uncertain)
+                tally.add(found)
+                if notes and not found:  # kept, with the claims the audio cannot settle noted
+                    tally.extra["uncertain"] += 1
+                    for code in dict.fromkeys(reason_code(n.replace("uncertain:", "", 1))[1] for n in notes):
+                        tally.extra[f"uncertain:{code}"] += 1
                 t.reasons += found
+                t.notes += notes
 
     def _get_engine(self) -> Any:
         if self.engine is None:

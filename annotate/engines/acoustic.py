@@ -2,7 +2,9 @@
 
 Each request's audio is measured with :func:`clsp.style.measure.measure_style` (the transcript in
 ``meta["transcript"]`` sharpens the speaking rate) and the measured :class:`~clsp.style.labels.StyleSummary`
-is put into words by :mod:`clsp.style.describe`: ``meta["kind"] == "global"`` gives one sentence,
+is put into words by :mod:`clsp.style.describe`. The summary holds only confident labels, so the captions
+word only what the measurement is sure of: an uncertain gender (F0 between the male and female ranges, a
+whisper) gives "A speaker ..." / "The speaker ...", an uncertain pitch level or rate is not mentioned. ``meta["kind"] == "global"`` gives one sentence,
 ``"fine"`` a time-aware description (what changes, and roughly when, in seconds). The wording is drawn from
 ``numpy.random.default_rng(request.seed)`` only: the same seed gives the same caption, other seeds other
 wordings. ``messages`` are ignored. Views of the same clip share one measurement (a small cache keyed by

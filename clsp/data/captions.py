@@ -9,7 +9,8 @@ list of plain dicts in ``cut.custom["captions"]``::
      "source": {"engine": "synth" | "acoustic" | "vllm" | "openai" | "transformers" | "import",
                 "model": str | None, "prompt_id": str | None, "seed": int | None},
      "status": "pending" | "kept" | "rejected",
-     "reasons": ["negation: 'not'", ...]}          # why it was rejected (empty when kept/pending)
+     "reasons": ["negation: 'not'", ...]}          # why it was rejected; on a kept caption, checks that could
+                                                   # not decide ("acoustic:uncertain:..."); empty when pending
 
 Functions here never mutate a cut: they return copies (lhotse's ``with_custom`` convention).
 """

@@ -1,7 +1,8 @@
 """Reading, writing and checking the lhotse CutSet manifests that every stage exchanges.
 
 A data directory holds one manifest per split, named ``cuts_<split>.jsonl.gz`` (``train``, ``dev``,
-``test``). Each cut is a lhotse ``MonoCut`` with one supervision (transcript in ``text``, speaker in
+``test``, and ``heldout`` for a synthetic corpus with a held-out voice source). Each cut is a lhotse
+``MonoCut`` with one supervision (transcript in ``text``, speaker in
 ``speaker``) and custom fields:
 
 - ``captions``: caption records (see :mod:`clsp.data.captions`);
@@ -35,6 +36,9 @@ STYLE_FIELDS: tuple[str, ...] = (
     "emotion",
 )
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
+# A corpus may also hold a split whose whole voice source (one engine) never appears in training: `clsp synth`'s
+# ``heldout_source`` clips, written as ``cuts_heldout.jsonl.gz`` (only when the config names such a source).
+HELDOUT_SPLIT = "heldout"
 
 
 def split_manifest_path(data_dir: str | Path, split: str) -> Path:

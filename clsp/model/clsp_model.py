@@ -2,9 +2,11 @@
 
 Heads (both branches, as the recipe): projection Linear(enc_dim, J)–ReLU–Linear(J, J), then transform
 MLP Linear(J, J)–ReLU–Dropout–Linear(J, J), then L2 normalisation (J = ``joint_dim``, 512).
-Speech frame features are mean-pooled over valid frames. ``logit_scale`` (log of the multiplier) starts
-at log(1/0.07) and is clamped to [0, log 100] after each optimiser step. An optional frame head
-(:mod:`clsp.model.frame_head`) maps the unpooled frames into the same joint space (time-aligned grounding).
+Speech frame features are mean-pooled over valid frames; ``model.pooled_norm: batch`` puts a BatchNorm on
+the pooled speech and text vectors before the heads (:mod:`clsp.model.pooling` says why). ``logit_scale``
+(log of the multiplier) starts at log(1/0.07) and is clamped to [0, log 100] after each optimiser step. An
+optional frame head (:mod:`clsp.model.frame_head`) maps the unpooled (un-normalised) frames into the same joint
+space (time-aligned grounding).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from clsp.config import from_dict, to_dict
 from clsp.errors import ClspError
 from clsp.model.config import FrameHeadConfig, ModelConfig
 from clsp.model.frame_head import FrameHead
+from clsp.model.pooling import masked_mean, pooled_norm
 from clsp.model.speech import build_speech_encoder
 from clsp.model.text import TextEncoder
 
@@ -46,13 +49,6 @@ def _projection(in_dim: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
 
-def masked_mean(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(B, T, D), lengths (B,) → (B, D): the mean over each row's first ``lengths`` frames."""
-    mask = torch.arange(frames.shape[1], device=frames.device)[None, :] < lengths[:, None]
-    summed = (frames * mask.unsqueeze(-1).to(frames.dtype)).sum(1)
-    return summed / lengths.clamp(min=1).unsqueeze(-1).to(frames.dtype)
-
-
 class CLSPModel(nn.Module):
     def __init__(self, config: ModelConfig, pretrained: bool = True):
         """``pretrained=False`` builds every part from configs only (weights come from a checkpoint)."""
@@ -61,8 +57,10 @@ class CLSPModel(nn.Module):
         self.speech_encoder = build_speech_encoder(config.speech, pretrained=pretrained)
         self.text_encoder = TextEncoder(config.text, pretrained=pretrained)
         j = config.joint_dim
+        self.audio_norm = pooled_norm(self.speech_encoder.output_dim, config.pooled_norm)
         self.audio_projection = _projection(self.speech_encoder.output_dim, j)
         self.audio_transform = MLPLayers(j, config.dropout)
+        self.text_norm = pooled_norm(self.text_encoder.output_dim, config.pooled_norm)
         self.text_projection = _projection(self.text_encoder.output_dim, j)
         self.text_transform = MLPLayers(j, config.dropout)
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init)))
@@ -88,7 +86,7 @@ class CLSPModel(nn.Module):
         """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors; with
         ``return_frames`` also the frame head's (B, T', J) unit vectors and their lengths (B,)."""
         frames, frame_lens = self.speech_encoder(inputs, lengths)
-        pooled = masked_mean(frames, frame_lens)
+        pooled = self.audio_norm(masked_mean(frames, frame_lens))
         clip = F.normalize(self.audio_transform(self.audio_projection(pooled)), dim=-1)
         if return_frames:
             return clip, self.frame_head(frames), frame_lens
@@ -100,7 +98,7 @@ class CLSPModel(nn.Module):
 
     def text_head(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled text-encoder output (M, D_text) → (M, J) unit vectors."""
-        return F.normalize(self.text_transform(self.text_projection(pooled)), dim=-1)
+        return F.normalize(self.text_transform(self.text_projection(self.text_norm(pooled))), dim=-1)
 
     def forward(self, inputs, lengths, input_ids=None, attention_mask=None, text_pooled=None,
                 frames: bool = False) -> dict:

@@ -122,5 +122,9 @@ class ModelConfig:
     logit_scale_max: float = math.log(100)
     # Learnable bias of the sigmoid loss (SigLIP/FineLAP init -10); None: no bias parameter.
     logit_bias_init: float | None = None
+    # "batch": a BatchNorm (no affine) on the pooled speech and text vectors before the heads; the small demo
+    # models trained from scratch need it to leave the InfoNCE plateau at once, whatever the seed (see
+    # clsp.model.pooling). "none" is the paper's recipe.
+    pooled_norm: Literal["none", "batch"] = "none"
     # Time-aligned style grounding: a frame head on the speech encoder's dense output; None: no frame head.
     frame_head: FrameHeadConfig | None = None

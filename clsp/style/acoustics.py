@@ -1,7 +1,7 @@
 """Frame-level analyses behind :mod:`clsp.style.measure` (16 kHz mono float64 input, 10 ms frames).
 
 - :func:`speech_chunks`: speech stretches between pauses;
-- :func:`f3_peak`: the third-formant region of the long-term average spectrum (a vocal-tract size cue);
+- :func:`formant_shift_st`: how high formants (F3) sit against adult male references (a vocal-tract size cue);
 - :func:`syllable_nuclei`: intensity peaks, de Jong & Wempe (2009) style;
 - :func:`chunk_syllables`: how many syllables each chunk holds (from the transcript, or the nuclei).
 """
@@ -9,9 +9,12 @@
 from __future__ import annotations
 
 import numpy as np
+import parselmouth
+from parselmouth.praat import call
 from scipy.signal import find_peaks
 
-from clsp.prosody import count_syllables, split_phrases
+from clsp.audio import resample
+from clsp.style.text import count_syllables, split_phrases
 
 SAMPLING_RATE = 16000
 FRAME_S = 0.01
@@ -40,22 +43,25 @@ def speech_chunks(active: np.ndarray, min_pause_s: float, min_chunk_s: float) ->
     return chunks, [(a[1], b[0]) for a, b in zip(chunks, chunks[1:])]
 
 
-def f3_peak(x: np.ndarray, active: np.ndarray, band_hz: tuple[float, float]) -> float | None:
-    """Frequency (Hz) of the strongest local maximum of the LTAS (32 ms speech frames, 280 Hz smoothing)
-    inside ``band_hz``; None when there is too little speech or no peak."""
-    hop = int(FRAME_S * SAMPLING_RATE)
-    size, step = 512, 2 * hop
-    starts = np.arange(0, len(x) - size, step)
-    starts = starts[active[np.clip((starts + size // 2) // hop, 0, len(active) - 1)]]
-    if len(starts) < 3:
+def formant_shift_st(x: np.ndarray, times: np.ndarray, ceiling_hz: float, formants: tuple[int, ...],
+                     refs_hz: tuple[float, ...]) -> float | None:
+    """Mean over ``formants`` (e.g. (3,) for F3) of the median formant frequency of ``x`` (S,) at 16 kHz at
+    ``times`` (s, the speech frames) in semitones re ``refs_hz`` (adult male averages); > 0: a shorter vocal
+    tract. Burg formants (5 in 0-``ceiling_hz``, 25 ms windows, 10 ms step) on the signal resampled to
+    2 x ``ceiling_hz`` first (polyphase: Praat's own resampling costs more than the analysis); None when fewer
+    than 10 frames have them all."""
+    if len(times) < 10:
         return None
-    frames = x[starts[:, None] + np.arange(size)[None, :]] * np.hanning(size)
-    ltas = 10 * np.log10((np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0) + 1e-20)
-    ltas = np.convolve(ltas, np.ones(9) / 9, mode="same")
-    freqs = np.fft.rfftfreq(size, 1 / SAMPLING_RATE)
-    band = np.flatnonzero((freqs >= band_hz[0]) & (freqs <= band_hz[1]))
-    inner = band[(ltas[band] >= ltas[band - 1]) & (ltas[band] > ltas[band + 1])]
-    return float(freqs[inner[np.argmax(ltas[inner])]]) if len(inner) else None
+    rate = int(2 * ceiling_hz)
+    sound = parselmouth.Sound(resample(x, SAMPLING_RATE, rate).astype(np.float64), sampling_frequency=rate)
+    formant = sound.to_formant_burg(time_step=FRAME_S, max_number_of_formants=5, maximum_formant=ceiling_hz,
+                                    window_length=0.025)
+    frames = np.clip(np.round((times - formant.t1) / formant.dt).astype(int), 0, formant.nt - 1)
+    tracks = np.stack([call(formant, "To Matrix", k).values[0][frames] for k in formants])
+    tracks = tracks[:, (tracks > 0).all(axis=0) & np.isfinite(tracks).all(axis=0)]
+    if tracks.shape[1] < 10:
+        return None
+    return float(np.mean(12 * np.log2(np.median(tracks, axis=1) / np.asarray(refs_hz))))
 
 
 def syllable_nuclei(frame_db: np.ndarray, chunks: Bounds, smooth_s: float, dip_db: float) -> np.ndarray:

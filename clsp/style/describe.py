@@ -57,6 +57,7 @@ RANGE_PHRASE = {
     "wide": ["with a lively, expressive intonation", "with wide, animated pitch swings",
              "with a very melodic, expressive contour"],
 }
+CLEAR_PHRASE = ["with clear articulation", "with a clear delivery", "in a clear voice"]  # no measured range
 QUALITY_PHRASE = {
     "modal": ["in a steady, full voice", "with a smooth, resonant voice", "with a firm, even voice"],
     "whisper": ["in a whisper", "in a breathy whisper", "in a hushed, airy whisper"],
@@ -172,7 +173,7 @@ def describe_global(summary: StyleSummary, rng: np.random.Generator, template: i
             text += f" {qual}"
     text = _cap(text.strip()) + "."
     if len(text) < 32:
-        text = text[:-1] + f", {_pick(rng, RANGE_PHRASE[summary.label('pitch_range') or 'normal'])}."
+        text = text[:-1] + f", {_pick(rng, RANGE_PHRASE.get(summary.label('pitch_range'), CLEAR_PHRASE))}."
     return text
 
 
@@ -217,7 +218,8 @@ def describe_fine(summary: StyleSummary, rng: np.random.Generator, with_times: b
         sentences.append(f"The overall tone is {adj1}, and {subj} sounds {adj2} throughout.")
     text = " ".join(sentences)
     if len(text) < 128:
-        text += f" {_cap(poss)} delivery is consistent and easy to follow, {_pick(rng, RANGE_PHRASE['normal'])}."
+        rng_phrase = RANGE_PHRASE.get(rng_label, CLEAR_PHRASE)
+        text += f" {_cap(poss)} delivery is consistent and easy to follow, {_pick(rng, rng_phrase)}."
     return text[:768]
 
 

@@ -1,9 +1,12 @@
-"""Rendering one styled segment with espeak-ng, at 16 kHz mono float32.
+"""espeak-ng rendering at 16 kHz mono float32: :func:`run_espeak` (any ``-v`` voice, numeric settings) and the
+active-speech loudness helpers.
 
-Style levels map to espeak-ng controls:
+:func:`params_for` is a fixed level table for our formant-scaled speakers (voices.py), kept for direct probes of
+the measurer; the corpus aims its levels relative to each voice's measured natural pitch and rate instead
+(:mod:`clsp.synth.styles`, :mod:`clsp.synth.backends.espeak`).
 
 ============  ===========================  ==========================================
-attribute     control                      levels
+attribute     control                      params_for levels
 ============  ===========================  ==========================================
 pitch         ``-p`` (0-99, voice-relative) low 20, medium 50, high 82
 pitch_range   SSML ``<prosody range>``      narrow 35 %, normal 100 %, wide 190 %
@@ -11,8 +14,6 @@ speaking_rate ``-s`` (words per minute)     slow 115, normal 165, fast 235
 loudness      gain to an active-speech RMS  soft -32, normal -24, loud -16 dBFS
 voice_quality variant file (see voices.py)  modal, whisper, creaky
 ============  ===========================  ==========================================
-
-Callers add small random offsets (``jitter``) so levels are distributions, not single points.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from xml.sax.saxutils import escape
 import numpy as np
 import soundfile as sf
 
-from clsp.audio import resample
+from clsp.audio import SAMPLING_RATE, resample
 from clsp.errors import ClspError
 from clsp.synth.voices import Voice
 
-SAMPLING_RATE = 16000
 PITCH_LEVELS = {"low": 20, "medium": 50, "high": 82}
 RANGE_LEVELS = {"narrow": 35, "normal": 100, "wide": 190}
 RATE_LEVELS = {"slow": 115, "normal": 165, "fast": 235}
@@ -59,31 +59,26 @@ def params_for(pitch: str, pitch_range: str, speaking_rate: str, loudness: str, 
 
 
 def render_segment(text: str, voice: Voice, quality: str, params: RenderParams, voice_dir: str | Path) -> np.ndarray:
-    """Speak ``text``; returns (num_samples,) float32 at 16 kHz, scaled to ``params.rms_dbfs``."""
+    """Speak ``text`` with one of our formant-scaled speakers; (num_samples,) float32 at 16 kHz, scaled to
+    ``params.rms_dbfs``."""
+    audio = run_espeak(text, f"en-us+{voice.variant_name(quality)}", params, voice_dir)
+    return set_active_rms(audio, params.rms_dbfs)
+
+
+def run_espeak(text: str, voice_arg: str, params: RenderParams, voice_dir: str | Path) -> np.ndarray:
+    """``espeak-ng -v voice_arg`` with ``params``' pitch, range and rate: (num_samples,) float32 at 16 kHz, as
+    loud as espeak-ng renders it."""
     ssml = f'<speak><prosody range="{params.range_percent}%">{escape(text)}</prosody></speak>'
-    cmd = [
-        "espeak-ng",
-        "--path",
-        str(voice_dir),
-        "-v",
-        f"en-us+{voice.variant_name(quality)}",
-        "-s",
-        str(params.words_per_minute),
-        "-p",
-        str(params.pitch),
-        "-m",
-        "--stdout",
-        ssml,
-    ]
+    cmd = ["espeak-ng", "--path", str(voice_dir), "-v", voice_arg, "-s", str(params.words_per_minute),
+           "-p", str(params.pitch), "-m", "--stdout", ssml]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode != 0 or len(proc.stdout) < 100:
         msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise ClspError(f"espeak-ng failed for voice {voice.name}/{quality}: {msg[0] if msg else 'no audio'}")
+        raise ClspError(f"espeak-ng failed for voice {voice_arg}: {msg[0] if msg else 'no audio'}")
     audio, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32")
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
-    audio = resample(audio, sr, SAMPLING_RATE)
-    return set_active_rms(audio, params.rms_dbfs)
+    return resample(audio, sr, SAMPLING_RATE)
 
 
 def active_rms_dbfs(audio: np.ndarray, sampling_rate: int = SAMPLING_RATE, floor_db: float = 35.0) -> float:

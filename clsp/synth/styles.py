@@ -5,20 +5,28 @@ A clip has one voice and voice quality, and one to three segments. Each segment 
 prosody presets (sad = low, narrow, slow, soft; ...). In a *changing* clip one or two of pitch,
 rate and loudness move between consecutive segments ("starts slowly and quietly, then speeds up").
 
+Levels become render controls relative to the voice's natural pitch and rate (:func:`controls_for`): each level
+has a target value inside its band of the measurer's thresholds (:func:`clsp.augment.levels.level_target`), e.g.
+slow = 3.3 syllables/s, so a voice that speaks 5.5 syllables/s by default renders "slow" at rate 0.6 and one that
+speaks 4.4 syllables/s at rate 0.75; high pitch = 5.5 st over the gender norm, whatever the voice's own F0.
+
 Clip-level labels are the segment value when all segments agree and ``"varying"`` otherwise.
-Whispered clips carry no pitch labels (there is no F0 to measure); creaky clips are low-pitched.
+Whispered clips carry no pitch labels (there is no F0 to measure); creaky clips are low-pitched. Only voices that
+list whisper/creaky (our formant-scaled espeak-ng speakers) are drawn with them; the others speak modally.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from clsp.augment.levels import level_target
 from clsp.style.labels import LEVELS, VARYING
-from clsp.synth.render import RenderParams, params_for
+from clsp.style.measure import MeasureConfig
+from clsp.synth.backends import Controls, VoiceSpec
 from clsp.synth.texts import sample_sentence
-from clsp.synth.voices import Voice
 
 # Allowed levels per emotion preset; neutral allows everything (range mostly normal).
 EMOTION_PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -31,6 +39,7 @@ EMOTION_PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
              "loudness": ("soft", "normal")},
 }
 CHANGEABLE: tuple[str, ...] = ("pitch", "speaking_rate", "loudness")
+RANGE_SCALES: dict[str, float] = {"narrow": 0.35, "normal": 1.0, "wide": 1.9}  # x natural (espeak-ng's SSML range)
 
 
 @dataclass(frozen=True)
@@ -41,12 +50,12 @@ class SegmentPlan:
     pitch_range: str
     speaking_rate: str
     loudness: str
-    params: RenderParams
+    controls: Controls
 
 
 @dataclass(frozen=True)
 class ClipPlan:
-    voice: Voice
+    voice: VoiceSpec
     quality: str  # modal | whisper | creaky
     segments: tuple[SegmentPlan, ...]
     pauses: tuple[float, ...]  # seconds: leading, between segments..., trailing (len = segments + 1)
@@ -103,17 +112,37 @@ def _shift(rng: np.random.Generator, levels: tuple[str, ...], current: str) -> s
     return _choice(rng, others)
 
 
+def controls_for(voice: VoiceSpec, levels: dict[str, str], quality: str, jitter: np.ndarray,
+                 mcfg: MeasureConfig) -> Controls:
+    """Render controls that put ``voice`` at ``levels``; ``jitter`` is 4 values in [-1, 1] (pitch +-1 st, range
+    +-10 %, rate +-6 %, loudness +-1.5 dB) so levels are distributions, not points."""
+    j = np.clip(np.asarray(jitter, dtype=float), -1, 1)
+    norm = mcfg.female_f0_hz if voice.gender == "female" else mcfg.male_f0_hz
+    natural_st = 12 * math.log2(voice.f0_hz / norm)
+    target_rate = level_target("speaking_rate", levels["speaking_rate"], mcfg) * (1 + 0.06 * j[2])
+    return Controls(
+        rate=float(target_rate / voice.rate_sps),
+        pitch_st=float(level_target("pitch", levels["pitch"], mcfg) + j[0] - natural_st),
+        range_scale=float(RANGE_SCALES[levels["pitch_range"]] * (1 + 0.1 * j[1])),
+        quality=quality,
+        rms_dbfs=float(level_target("loudness", levels["loudness"], mcfg) + 1.5 * j[3]),
+    )
+
+
 def plan_clip(
     rng: np.random.Generator,
-    voice: Voice,
+    voice: VoiceSpec,
     change_fraction: float,
     max_segments: int,
     emotion_weights: dict[str, float],
     quality_weights: dict[str, float],
+    mcfg: MeasureConfig,
 ) -> ClipPlan:
-    """Draw a clip's quality, segments, styles, texts and pauses from ``rng``."""
+    """Draw a clip's quality, segments, styles, texts and pauses from ``rng`` for a calibrated ``voice``."""
     qualities = list(quality_weights)
     quality = _choice(rng, qualities, [quality_weights[q] for q in qualities])
+    if quality not in voice.qualities:
+        quality = "modal"
     changing = max_segments > 1 and rng.random() < change_fraction
     if changing:
         n_seg = int(rng.integers(2, max_segments + 1))
@@ -140,11 +169,8 @@ def plan_clip(
         text = sample_sentence(rng)
         if n_seg == 1 and rng.random() < 0.4:
             text = text + " " + sample_sentence(rng)
-        params = params_for(
-            levels["pitch"], levels["pitch_range"], levels["speaking_rate"], levels["loudness"],
-            jitter=rng.uniform(-1, 1, size=4),
-        )
-        segments.append(SegmentPlan(text=text, emotion=emotion, params=params, **levels))
+        controls = controls_for(voice, levels, quality, rng.uniform(-1, 1, size=4), mcfg)
+        segments.append(SegmentPlan(text=text, emotion=emotion, controls=controls, **levels))
     pauses = (float(rng.uniform(0.1, 0.3)),) + tuple(
         float(rng.uniform(0.15, 0.45)) for _ in range(n_seg - 1)
     ) + (float(rng.uniform(0.1, 0.3)),)

@@ -1,8 +1,8 @@
 """Synthetic speakers: espeak-ng voice variants with their own pitch, range and vocal-tract size.
 
 Each speaker is written as an espeak-ng *variant* file (``pitch``, ``formant``, ``flutter``,
-``breath``...) in a private copy of the espeak-ng data directory (symlinks to the system data plus
-our variants), selected with ``espeak-ng --path DIR -v en-us+<variant>``. Voice quality (modal,
+``breath``...) in a private copy of the espeak-ng data directory (symlinks to the system data and its
+variants, plus ours), selected with ``espeak-ng --path DIR -v en-us+<variant>``. Voice quality (modal,
 whisper, creaky) is a second variant of the same speaker, so a whispering speaker keeps its
 vocal-tract size.
 
@@ -121,6 +121,17 @@ def system_espeak_data() -> Path:
     return Path(m.group(1))
 
 
+def _link_entries(src: Path, dst: Path, skip: str | None = None) -> None:
+    """Symlink every entry of ``src`` (but ``skip``) into ``dst``, leaving existing ones (concurrent callers)."""
+    for entry in src.iterdir():
+        link = dst / entry.name
+        if entry.name != skip and not link.exists():
+            try:
+                os.symlink(entry, link)
+            except FileExistsError:
+                pass
+
+
 def prepare_voice_dir(root: str | Path) -> Path:
     """Create ``root/espeak-ng-data`` with the system data linked in and our variants written.
 
@@ -131,22 +142,9 @@ def prepare_voice_dir(root: str | Path) -> Path:
     variants = data / "voices" / "!v"
     variants.mkdir(parents=True, exist_ok=True)
     system = system_espeak_data()
-    for entry in system.iterdir():
-        if entry.name == "voices":
-            continue
-        link = data / entry.name
-        if not link.exists():
-            try:
-                os.symlink(entry, link)
-            except FileExistsError:
-                pass
-    for entry in (system / "voices").iterdir():
-        link = data / "voices" / entry.name
-        if entry.name != "!v" and not link.exists():
-            try:
-                os.symlink(entry, link)
-            except FileExistsError:
-                pass
+    _link_entries(system, data, skip="voices")
+    _link_entries(system / "voices", data / "voices", skip="!v")
+    _link_entries(system / "voices" / "!v", variants)  # espeak-ng's own variants (m1, f3, Alicia, ...)
     for voice in VOICES:
         for quality in QUALITIES:
             path = variants / voice.variant_name(quality)
