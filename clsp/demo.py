@@ -3,11 +3,12 @@
 synthesise → strip the training split's captions (an uncaptioned corpus, as a user brings one) →
 annotate it with the acoustic engine → verify (rules + acoustic) → train stage 1 and stage 2 on the
 verified captions (and stage 3 with joint grounding when ``configs/demo-stage3.yaml`` exists) → evaluate on
-the test split's unseen voices (stage 2 and stage 3 side by side, grounding) → ``report.md`` with tables and plots.
+the test split's unseen voices and, per source, on the held-out source's clips (stage 2 and stage 3 side by side,
+grounding) → ``report.md`` with tables and plots.
 
 Everything goes under ``OUT`` (default ``runs/demo``)::
 
-    data/        the synthetic corpus (wavs, cuts_{train,dev,test}.jsonl.gz)
+    data/        the synthetic corpus (wavs, cuts_{train,dev,test}.jsonl.gz; cuts_heldout.jsonl.gz: a held-out source)
     raw/         the training split without captions
     annotated/   clsp annotate output;  verified/  clsp verify output (what training reads)
     stage1/ stage2/ stage3/   training runs (checkpoints, tensorboard, exported model)
@@ -26,7 +27,8 @@ from pathlib import Path
 
 from clsp.config import load_config
 from clsp.data.captions import with_captions
-from clsp.data.manifest import SPLITS, load_checked, read_cuts, split_manifest_path, summarize, write_cuts
+from clsp.data.manifest import (HELDOUT_SPLIT, SPLITS, load_checked, read_cuts, split_manifest_path, summarize,
+                                write_cuts)
 from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -64,12 +66,23 @@ def train_stage3(out: Path, stage2_model: Path, train_overrides: list[str] = ())
     return train(cfg, out / "verified", out / "stage3", init=stage2_model)
 
 
+def heldout_by_source(data: Path) -> dict[str, list]:
+    """The held-out split's clips (``cuts_heldout.jsonl.gz``: voice sources never trained on) per source, in
+    manifest order; ``{}`` when the corpus has no held-out source."""
+    path = split_manifest_path(data, HELDOUT_SPLIT)
+    by_source: dict[str, list] = {}
+    if path.is_file():
+        for cut in read_cuts(path):
+            by_source.setdefault((cut.custom or {}).get("source", "unknown"), []).append(cut)
+    return by_source
+
+
 def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figures: dict,
-                    heldout_cuts: list | None = None) -> dict:
+                    heldout: dict[str, list] | None = None) -> dict:
     """Stage 2 on the same probes (stage 3's are ``figures``) and the final model's grounding on the test split,
-    and both again on a held-out source's clips when there are some. Prints the figures and returns
-    ``{"stage2": figures, "grounding": result, "heldout": {"stage2", "stage3", "grounding"}}`` (also written
-    under ``out/eval``)."""
+    and both again on each held-out source's clips (``heldout``: :func:`heldout_by_source`). Prints the figures
+    and returns ``{"stage2": figures, "grounding": result, "heldout": {source: {"stage2", "grounding"}}}``
+    (also written under ``out/eval``)."""
     from clsp.model import CLSPModel
     from eval.grounding import evaluate_grounding, grounding_markdown
     from eval.report import write_run
@@ -91,13 +104,11 @@ def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figur
     for name in ("synth_gender", "synth_rate", "synth_pitch", "synth_loudness"):
         print(f"      zero-shot {stage2[name]['field']:14s} stage 2 WA {stage2[name]['WA']:.3f} -> stage 3 WA "
               f"{figures[name]['WA']:.3f}")
-    result = {"stage2": stage2, "grounding": grounding(test_cuts, "grounding")}
-    if heldout_cuts:
-        result["heldout"] = {"stage2": evaluate_style(stage2_model, heldout_cuts, out / "eval" / "heldout_stage2",
-                                                      progress=False),
-                             "stage3": evaluate_style(model, heldout_cuts, out / "eval" / "heldout_stage3",
-                                                      progress=False),
-                             "grounding": grounding(heldout_cuts, "grounding_heldout")}
+    result = {"stage2": stage2, "grounding": grounding(test_cuts, "grounding"), "heldout": {}}
+    for source, cuts in (heldout or {}).items():
+        result["heldout"][source] = {
+            "stage2": evaluate_style(stage2_model, cuts, out / "eval" / f"heldout_{source}_stage2", progress=False),
+            "grounding": grounding(cuts, f"grounding_heldout_{source}")}
     return result
 
 
@@ -117,10 +128,10 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
     out = Path(out)
     data, timings = out / "data", {}
 
-    t = _step(1, f"synthesise {num_clips} clips (espeak-ng, known style labels) -> {data}")
+    t = _step(1, f"synthesise {num_clips} clips (several voice engines, known style labels) -> {data}")
     synth = synthesize_corpus(SynthConfig(num_clips=num_clips), data)
     _done(t, "reused the finished corpus" if synth.get("reused") else "synthesised")
-    for split in SPLITS:
+    for split in (*SPLITS, HELDOUT_SPLIT) if split_manifest_path(data, HELDOUT_SPLIT).is_file() else SPLITS:
         info = summarize(load_checked(split_manifest_path(data, split)))
         print(f"      {split:5s} {info['cuts']:4d} clips  {info['hours'] * 60:5.1f} min  {info['speakers']} voices")
     timings["synthesise"] = synth["seconds"]
@@ -160,7 +171,8 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
         shutil.rmtree(model_dir)
     shutil.copytree(stage_dirs[max(stage_dirs)], model_dir)
 
-    t = _step(7, "evaluate on the test split (voices never seen in training) -> " + str(out / "eval"))
+    t = _step(7, "evaluate on the test split (voices never seen in training) and the held-out source -> "
+              + str(out / "eval"))
     model = CLSPModel.from_pretrained(model_dir)
     test_cuts = list(read_cuts(split_manifest_path(data, "test")))
     figures = evaluate_style(model, test_cuts, out / "eval", progress=False)
@@ -172,18 +184,29 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
         r = figures[f"retrieval_{kind}"]
         print(f"      retrieval, {kind:6s} captions  T->S R@1 {r['text_to_speech']['R@1']:.3f}  "
               f"S->T R@1 {r['speech_to_text']['R@1']:.3f}  (n={r['n']}, chance {r['chance_R@1']:.3f})")
-    heldout = split_manifest_path(data, "heldout")  # a held-out source, when the corpus has one
-    heldout_cuts = list(read_cuts(heldout)) if heldout.is_file() else None
-    stage3_figures = (evaluate_stage3(out, stage_dirs[2], model, test_cuts, figures, heldout_cuts)
+    heldout = heldout_by_source(data)
+    heldout_figures = {source: evaluate_style(model, cuts, out / "eval" / f"heldout_{source}", progress=False)
+                       for source, cuts in heldout.items()}
+    for source, r in heldout_figures.items():
+        print(f"      held-out {source} (n={r['synth_gender']['n']}): zero-shot WA "
+              + "  ".join(f"{r[n]['field']} {r[n]['WA']:.3f}" for n in ("synth_gender", "synth_rate", "synth_pitch",
+                                                                        "synth_loudness"))
+              + f"  global T->S R@1 {r['retrieval_global']['text_to_speech']['R@1']:.3f}")
+    stage3_figures = (evaluate_stage3(out, stage_dirs[2], model, test_cuts, figures, heldout)
                       if 3 in stage_dirs else None)
     timings["evaluate"] = time.monotonic() - t
     _done(t)
 
     t = _step(8, "write the report")
-    sections = [stage3_section(out, model, test_cuts, figures, stage3_figures)] if stage3_figures else []
-    report = write_report(out, model, test_cuts, figures, stats, summary, timings, sections=sections)
+    sections = ([stage3_section(out, model, test_cuts, figures, stage3_figures, heldout_figures)]
+                if stage3_figures else [])
+    report = write_report(out, model, test_cuts, figures, stats, summary, timings, sections=sections,
+                          heldout=heldout_figures)
     _done(t)
-    metrics = {**figures, **(stage3_figures or {})}
+    extra = stage3_figures or {}
+    metrics = {**figures, **{k: v for k, v in extra.items() if k != "heldout"},
+               "heldout": {source: {**r, **extra.get("heldout", {}).get(source, {})}
+                           for source, r in heldout_figures.items()}}
     (out / "demo_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"Report: {report}\nModel:  {model_dir}  (CLSPModel.from_pretrained)")
     return 0

@@ -84,29 +84,47 @@ def plot_similarity_map(model, cuts: Sequence, path: Path, per_group: int = 6) -
     return path
 
 
-def _zero_shot_rows(figures: dict) -> list[list]:
+def _zero_shot_rows(figures: dict, *first: str) -> list[list]:
+    """One row per zero-shot probe; ``first``: cells put before each row's (e.g. the source)."""
     rows = []
     for name, r in figures.items():
         if name.startswith("synth_"):
-            rows.append([r["field"], " / ".join(r["labels"]), r["WA"], r["UA"], r["n"], 1 / len(r["labels"])])
+            rows.append([*first, r["field"], " / ".join(r["labels"]), r["WA"], r["UA"], r["n"], 1 / len(r["labels"])])
     return rows
 
 
-def _retrieval_rows(figures: dict) -> list[list]:
+def _retrieval_rows(figures: dict, *first: str) -> list[list]:
     rows = []
     for kind in ("global", "fine"):
         r = figures[f"retrieval_{kind}"]
         for direction in ("speech_to_text", "text_to_speech"):
             m = r[direction]
-            rows.append([kind, direction.replace("_", " "), m["R@1"], m["R@5"], m["R@10"], m["mAP@10"],
+            rows.append([*first, kind, direction.replace("_", " "), m["R@1"], m["R@5"], m["R@10"], m["mAP@10"],
                          r["chance_R@1"]])
     return rows
 
 
+def heldout_section(heldout: dict[str, dict]) -> list[str]:
+    """Report lines for the held-out voice sources (``{source: evaluate_style figures}``); none when empty."""
+    if not heldout:
+        return []
+    return ["## Evaluation on a held-out voice source (never trained on)", "",
+            "Every clip of the corpus's held-out source (`cuts_heldout.jsonl.gz`: its engine and voices reach",
+            "neither training nor the test split) is evaluated the same way, per source.", "",
+            "### Zero-shot classification, held-out source", "",
+            markdown_table(["source", "attribute", "classes", "WA", "UA", "clips", "chance"],
+                           [row for source, f in heldout.items() for row in _zero_shot_rows(f, source)]),
+            "### Speech ↔ text retrieval, held-out source", "",
+            markdown_table(["source", "captions", "direction", "R@1", "R@5", "R@10", "mAP@10", "chance R@1"],
+                           [row for source, f in heldout.items() for row in _retrieval_rows(f, source)])]
+
+
 def write_report(out: Path, model, test_cuts: Sequence, figures: dict, annotate_stats: dict, verify_summary: dict,
-                 timings: dict[str, float], sections: Sequence[str] = ()) -> Path:
-    """Write ``out/report.md`` (and its PNGs) from the demo's stage outputs; returns its path. ``sections``
-    (markdown) go after the evaluation."""
+                 timings: dict[str, float], sections: Sequence[str] = (), heldout: dict[str, dict] | None = None
+                 ) -> Path:
+    """Write ``out/report.md`` (and its PNGs) from the demo's stage outputs; returns its path. ``heldout``:
+    the final model's :func:`eval.style.evaluate_style` figures per held-out source; ``sections`` (markdown) go
+    after the evaluation."""
     runs = {f"stage {s}": out / f"stage{s}" for s in (1, 2, 3) if (out / f"stage{s}" / "train_summary.json").is_file()}
     plot_training(runs, out / "training_curves.png")
     plot_similarity_map(model, test_cuts, out / "similarity_map.png")
@@ -158,6 +176,7 @@ def write_report(out: Path, model, test_cuts: Sequence, figures: dict, annotate_
                        _retrieval_rows(figures)),
         "![similarity map](similarity_map.png)",
         "",
+        *heldout_section(heldout or {}),
         *sections,
         "## The model",
         "",
@@ -208,11 +227,12 @@ def plot_grounding_example(model, cuts: Sequence, path: Path) -> Path | None:
     return plot_grounding(clip, path, truth, title=f"{pick.id} (unseen voice)")
 
 
-def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: dict) -> str:
-    """The report's stage-3 section: stage 2 vs stage 3 on unseen voices (and on a held-out source when there
-    is one), the grounding tables and figure. ``stage3``: the final (stage-3) model's
-    :func:`eval.style.evaluate_style` figures on the test split; ``extra``: what :func:`clsp.demo.evaluate_stage3`
-    returned."""
+def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: dict,
+                   heldout: dict[str, dict] | None = None) -> str:
+    """The report's stage-3 section: stage 2 vs stage 3 on unseen voices and on each held-out source, the
+    grounding tables and figure. ``stage3``: the final (stage-3) model's :func:`eval.style.evaluate_style`
+    figures on the test split; ``heldout``: the same per held-out source; ``extra``: what
+    :func:`clsp.demo.evaluate_stage3` returned."""
     from eval.grounding import grounding_markdown
 
     rows = stage_comparison_rows(extra["stage2"], stage3)
@@ -225,13 +245,13 @@ def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: d
              "each clip's global caption against a copy with one attribute word flipped (gender, rate, pitch,",
              "loudness, ...). Stage 3 " + verdict, "",
              markdown_table(["test split, unseen voices", "stage 2", "stage 3", "change"], rows)]
-    heldout = extra.get("heldout")
-    if heldout:
-        lines += [markdown_table(["held-out source", "stage 2", "stage 3", "change"],
-                                 stage_comparison_rows(heldout["stage2"], heldout["stage3"]))]
     sets = [("test split, unseen voices", extra.get("grounding"))]
-    if heldout:
-        sets.append(("held-out source", heldout.get("grounding")))
+    for source, figures in (heldout or {}).items():
+        theirs = extra.get("heldout", {}).get(source, {})  # stage 2 and grounding on this source
+        if "stage2" in theirs:
+            lines += [markdown_table([f"held-out source: {source}", "stage 2", "stage 3", "change"],
+                                     stage_comparison_rows(theirs["stage2"], figures))]
+        sets.append((f"held-out source: {source}", theirs.get("grounding")))
     if any(g is not None for _, g in sets):
         lines += ["## Time-aligned style grounding", "",
                   "The frame head (trained jointly in stage 3 on each clip's style segments) scores a style phrase",

@@ -33,7 +33,9 @@ def test_demo_runs_every_stage_and_reuses_them(tmp_path, capsys):
     report = (out / "report.md").read_text()
     for section in ("## Annotation", "## Verification", "## Training", "### Zero-shot classification",
                     "### Speech ↔ text retrieval", "## Stage 3: attribute-sensitive fine-tuning",
-                    "| **mean of the four** |", "## Time-aligned style grounding", "Segment level:"):
+                    "| **mean of the four** |", "## Time-aligned style grounding", "Segment level:",
+                    "## Evaluation on a held-out voice source", "| held-out source: flite |",
+                    "### held-out source: flite"):
         assert section in report
     for png in ("training_curves.png", "similarity_map.png", "eval/synth_gender.png", "eval/synth_rate.png",
                 "grounding_example.png"):
@@ -43,6 +45,12 @@ def test_demo_runs_every_stage_and_reuses_them(tmp_path, capsys):
     assert metrics["synth_gender"]["n"] == n_test and metrics["retrieval_global"]["n"] == n_test
     assert metrics["stage2"]["synth_gender"]["n"] == n_test
     assert "speaking_rate=fast" in metrics["grounding"]["targets"]
+    # the held-out source (flite by default): every one of its clips evaluated, by stage 2 and 3, and grounded
+    heldout = list(read_cuts(split_manifest_path(out / "data", "heldout")))
+    assert heldout and {c.custom["source"] for c in heldout} == {"flite"} and set(metrics["heldout"]) == {"flite"}
+    flite = metrics["heldout"]["flite"]
+    assert flite["synth_gender"]["n"] == flite["stage2"]["synth_gender"]["n"] == len(heldout)
+    assert "speaking_rate=fast" in flite["grounding"]["targets"]
     for stage in (2, 3):
         summary = json.loads((out / f"stage{stage}" / "train_summary.json").read_text())
         assert summary["steps"] == 3

@@ -30,6 +30,8 @@ from clsp.train.trainer import train
 from eval.grounding import evaluate_grounding
 from eval.style import evaluate_style
 
+pytestmark = [pytest.mark.slow, pytest.mark.learning]
+
 REPO = Path(__file__).resolve().parents[1]
 RATE = {t.value: t.phrase for t in GROUNDING_TARGETS if t.attribute == "speaking_rate"}
 
