@@ -31,8 +31,9 @@ def test_console_script_synth_then_reuse(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "synth: 10 clips made in" in run.stdout
-    assert sorted(p.name for p in out.glob("cuts_*")) == ["cuts_dev.jsonl.gz", "cuts_test.jsonl.gz",
-                                                          "cuts_train.jsonl.gz"]
+    # the default config holds one source out (flite): its clips are a split of their own
+    assert sorted(p.name for p in out.glob("cuts_*")) == ["cuts_dev.jsonl.gz", "cuts_heldout.jsonl.gz",
+                                                          "cuts_test.jsonl.gz", "cuts_train.jsonl.gz"]
     assert len(list((out / "wavs").glob("*.wav"))) == 10
     again = subprocess.run([CLSP, "synth", "--num-clips", "10", "--out", str(out), "--quiet"],
                            capture_output=True, text=True)

@@ -16,6 +16,7 @@ from clsp.augment.levels import SCALED
 from clsp.data import get_captions, load_checked, read_cuts, split_manifest_path
 from clsp.data.manifest import HELDOUT_SPLIT
 from clsp.style.measure import measure_style
+from clsp.synth.aim import OUTCOMES
 from clsp.synth.backends import Controls, get_backend
 from clsp.synth.corpus import SourceConfig, SynthConfig, synthesize_corpus, voice_splits
 from conftest import SMALL
@@ -273,3 +274,21 @@ def test_every_clsp_speaker_renders_at_the_extremes(espeak):
             for pitch, rng in ((-8.0, 1.0), (8.0, 2.1), (0.0, 2.1)):
                 espeak.render(voice, "A short test.", Controls(rate=0.5, pitch_st=pitch, range_scale=rng,
                                                                quality=quality, rms_dbfs=-16))
+
+
+def test_pitch_levels_keep_a_plausible_f0_for_the_speakers_gender(multi):
+    """Each modal segment is rendered on its F0 target (checked and corrected when it misses), and no pitch level
+    puts a speaker in the other gender's own F0 range: measured without the gender given, a clip is never
+    decided as the other gender."""
+    summary = json.loads((multi / "synth.json").read_text())
+    for source, outcomes in summary["pitch_aim"].items():
+        assert set(outcomes) <= set(OUTCOMES), outcomes
+        assert outcomes.get("off_target", 0) <= 0.1 * sum(outcomes.values()), (source, outcomes)
+    decided = 0
+    for cut in all_cuts(multi, (*SPLITS, HELDOUT_SPLIT)):
+        if "augmentation" in cut.custom or cut.custom["voice_quality"] != "modal":
+            continue
+        gender = measure_style(cut.load_audio()[0], 16000, transcript=cut.supervisions[0].text).gender
+        assert gender in (None, cut.custom["gender"]), (cut.id, cut.custom.get("pitch"))
+        decided += gender is not None
+    assert decided > 0

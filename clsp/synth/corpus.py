@@ -17,7 +17,9 @@ How a clip is made:
    go to test / dev (sources with fewer than 3 groups of a gender keep them in train). Each clip draws a gender
    (uniformly among those the split's source has) and then a voice.
 2. **What it says and how** (:mod:`clsp.synth.styles`): levels set relative to the voice's natural pitch and
-   rate (:mod:`clsp.synth.calibrate`), rendered by the source's backend (:mod:`clsp.synth.backends`).
+   rate and through its pitch response (:mod:`clsp.synth.calibrate`), rendered by the source's backend
+   (:mod:`clsp.synth.backends`), each modal segment checked against its F0 target and corrected when it misses
+   (:mod:`clsp.synth.aim`).
 3. **Labels measured again**: the clip is measured with :func:`clsp.style.measure.measure_style` (the voice's
    gender given); each designed segment's label is kept when the measurement agrees, replaced by the measured
    level when it clearly differs, and dropped when the measured value lies near a level boundary
@@ -64,6 +66,7 @@ from clsp.style.labels import EMOTIONS, QUALITIES, StyleSpan, StyleSummary
 from clsp.style.measure import MeasureConfig, measure_style
 from clsp.synth.backends import BACKENDS, VoiceSpec, get_backend
 from clsp.synth.calibrate import calibrate
+from clsp.synth.aim import render_segment
 from clsp.synth.styles import ClipPlan, plan_clip
 
 SYNTH_MODEL = "clsp-synth-v1"
@@ -255,18 +258,18 @@ def _relabel(plan: ClipPlan, spans: list[StyleSpan], audio: np.ndarray,
 
 def _render_clip(args: tuple[SynthConfig, int, str, VoiceSpec, str, str]) -> dict[str, Any]:
     cfg, index, split, voice, out_dir, workdir = args
-    backend = get_backend(voice.source, workdir)
     rng = np.random.default_rng([cfg.seed, index])
     plan = plan_clip(rng, voice, cfg.change_fraction, cfg.max_segments, cfg.emotion_weights, cfg.quality_weights,
                      MeasureConfig())
     cut_id = cut_id_for(cfg.seed, index, voice)
-    pieces, design = [], []
+    pieces, design, aims = [], [], []
     t = 0.0
     for k, seg in enumerate(plan.segments):
         silence = np.zeros(int(plan.pauses[k] * SAMPLING_RATE), dtype=np.float32)
         pieces.append(silence)
         t += len(silence) / SAMPLING_RATE
-        audio = backend.render(voice, seg.text, seg.controls)
+        audio, aim = render_segment(get_backend(voice.source, workdir), voice, seg, plan.quality)
+        aims.append(aim)
         pieces.append(audio)
         start, t = t, t + len(audio) / SAMPLING_RATE
         whisper = plan.quality == "whisper"
@@ -280,7 +283,7 @@ def _render_clip(args: tuple[SynthConfig, int, str, VoiceSpec, str, str]) -> dic
     path = Path(out_dir) / "wavs" / f"{cut_id}.wav"
     sf.write(path, wav, SAMPLING_RATE, subtype="PCM_16")
     cut = _make_cut(cfg, cut_id, split, path, len(wav), plan, transcript, summary, design, rng)
-    result = {"cuts": [], "decisions": {voice.source: decisions}, "copies": 0}
+    result = {"cuts": [], "decisions": {voice.source: decisions}, "pitch_aim": {voice.source: aims}, "copies": 0}
     if split == "train" and cfg.augment.fraction > 0 and rng.random() < cfg.augment.fraction:
         wav16 = sf.read(path, dtype="float32")[0]  # what was written (PCM-16), so a rerun from disk agrees
         for k in range(cfg.augment.copies):
@@ -373,7 +376,10 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tr
         bar.close()
     by_split: dict[str, list] = {s: [] for s in _splits_of(cfg)}
     decisions: dict[str, dict[str, Counter[str]]] = {}
+    aims: dict[str, Counter[str]] = {}
     for res in results:
+        for source, outcomes in res["pitch_aim"].items():
+            aims.setdefault(source, Counter()).update(outcomes)
         for raw in res["cuts"]:
             by_split[raw["custom"]["split"]].append(deserialize_item(raw))
         for source, spans in res["decisions"].items():
@@ -397,6 +403,7 @@ def synthesize_corpus(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tr
     summary = {"config": wanted, "splits": counts,
                "labels": {s: {a: dict(sorted(c.items())) for a, c in sorted(d.items())}
                           for s, d in sorted(decisions.items())},
+               "pitch_aim": {s: dict(sorted(c.items())) for s, c in sorted(aims.items())},
                "seconds": round(time.time() - start, 1), "reused": False}
     marker.write_text(json.dumps(summary, indent=2))
     return summary

@@ -8,7 +8,10 @@ rate and loudness move between consecutive segments ("starts slowly and quietly,
 Levels become render controls relative to the voice's natural pitch and rate (:func:`controls_for`): each level
 has a target value inside its band of the measurer's thresholds (:func:`clsp.augment.levels.level_target`), e.g.
 slow = 3.3 syllables/s, so a voice that speaks 5.5 syllables/s by default renders "slow" at rate 0.6 and one that
-speaks 4.4 syllables/s at rate 0.75; high pitch = 5.5 st over the gender norm, whatever the voice's own F0.
+speaks 4.4 syllables/s at rate 0.75; high pitch = 5.5 st over the gender norm, whatever the voice's own F0, kept
+within a plausible F0 for the voice's gender (:func:`clsp.augment.levels.pitch_target`: a low-pitched woman at
+150 Hz or more, a high-pitched man at 165 Hz or less). Each segment keeps its F0 target (``f0_target_hz``), so the
+corpus can check the rendering against it (:func:`clsp.synth.aim.render_segment`).
 
 Clip-level labels are the segment value when all segments agree and ``"varying"`` otherwise.
 Whispered clips carry no pitch labels (there is no F0 to measure); creaky clips are low-pitched. Only voices that
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clsp.augment.levels import level_target
+from clsp.augment.levels import level_target, pitch_target
 from clsp.style.labels import LEVELS, VARYING
 from clsp.style.measure import MeasureConfig
 from clsp.synth.backends import Controls, VoiceSpec
@@ -51,6 +54,7 @@ class SegmentPlan:
     speaking_rate: str
     loudness: str
     controls: Controls
+    f0_target_hz: float  # the median F0 aimed at
 
 
 @dataclass(frozen=True)
@@ -112,17 +116,21 @@ def _shift(rng: np.random.Generator, levels: tuple[str, ...], current: str) -> s
     return _choice(rng, others)
 
 
+def f0_target_hz(voice: VoiceSpec, level: str, offset_st: float, mcfg: MeasureConfig) -> float:
+    """The median F0 (Hz) to render ``voice`` at for pitch ``level``, ``offset_st`` semitones of jitter included."""
+    norm = mcfg.female_f0_hz if voice.gender == "female" else mcfg.male_f0_hz
+    return float(norm * 2 ** (pitch_target(level, voice.gender, offset_st, mcfg) / 12))
+
+
 def controls_for(voice: VoiceSpec, levels: dict[str, str], quality: str, jitter: np.ndarray,
                  mcfg: MeasureConfig) -> Controls:
     """Render controls that put ``voice`` at ``levels``; ``jitter`` is 4 values in [-1, 1] (pitch +-1 st, range
     +-10 %, rate +-6 %, loudness +-1.5 dB) so levels are distributions, not points."""
     j = np.clip(np.asarray(jitter, dtype=float), -1, 1)
-    norm = mcfg.female_f0_hz if voice.gender == "female" else mcfg.male_f0_hz
-    natural_st = 12 * math.log2(voice.f0_hz / norm)
     target_rate = level_target("speaking_rate", levels["speaking_rate"], mcfg) * (1 + 0.06 * j[2])
     return Controls(
         rate=float(target_rate / voice.rate_sps),
-        pitch_st=float(level_target("pitch", levels["pitch"], mcfg) + j[0] - natural_st),
+        pitch_st=float(12 * math.log2(f0_target_hz(voice, levels["pitch"], j[0], mcfg) / voice.f0_hz)),
         range_scale=float(RANGE_SCALES[levels["pitch_range"]] * (1 + 0.1 * j[1])),
         quality=quality,
         rms_dbfs=float(level_target("loudness", levels["loudness"], mcfg) + 1.5 * j[3]),
@@ -169,8 +177,10 @@ def plan_clip(
         text = sample_sentence(rng)
         if n_seg == 1 and rng.random() < 0.4:
             text = text + " " + sample_sentence(rng)
-        controls = controls_for(voice, levels, quality, rng.uniform(-1, 1, size=4), mcfg)
-        segments.append(SegmentPlan(text=text, emotion=emotion, controls=controls, **levels))
+        jitter = rng.uniform(-1, 1, size=4)
+        controls = controls_for(voice, levels, quality, jitter, mcfg)
+        segments.append(SegmentPlan(text=text, emotion=emotion, controls=controls,
+                                    f0_target_hz=f0_target_hz(voice, levels["pitch"], jitter[0], mcfg), **levels))
     pauses = (float(rng.uniform(0.1, 0.3)),) + tuple(
         float(rng.uniform(0.15, 0.45)) for _ in range(n_seg - 1)
     ) + (float(rng.uniform(0.1, 0.3)),)

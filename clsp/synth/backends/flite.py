@@ -7,7 +7,9 @@ voice (band-limited to 4 kHz after resampling), kal16 its 16 kHz version.
 
 Controls: ``--setf duration_stretch=1/rate``; ``--setf int_f0_target_mean=F0`` moves the pitch of slt, awb, kal
 and kal16 (rms ignores it: measured, its F0 stays at 102 Hz for targets of 90 and 200 Hz), so rms's pitch comes
-from PSOLA. Pitch range is left as each voice renders it.
+from PSOLA. The target mean is not the rendered median (kal renders 87 Hz by default, 79 Hz for a target of 87 Hz
+and 173 Hz for 175 Hz), so a voice's calibrated pitch response (:mod:`clsp.synth.calibrate`) and the corpus'
+check of each segment (:mod:`clsp.synth.aim`) set the pitch. Pitch range is left as each voice renders it.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def listed_voices() -> tuple[str, ...]:
 
 class FliteBackend(Backend):
     name = "flite"
-    max_pitch_shift_st = 8.0
+    max_pitch_shift_st = 12.0  # a target mean F0 up to an octave from the natural one (kal: 87 -> 174 Hz)
 
     @classmethod
     def available(cls) -> str | None:
