@@ -188,14 +188,15 @@ def _run_export_recipe(args: argparse.Namespace) -> int:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train a CLSP model (stage 1 InfoNCE, stage 2 multi-positive)",
+        "train", help="train a CLSP model (stage 1 InfoNCE, stage 2 multi-positive, stage 3 attribute-sensitive)",
         description="Train on DATA/cuts_train.jsonl.gz (a directory written by `clsp synth` or `clsp annotate`). "
         "Resumes from OUT/checkpoints when present; exports the final model to OUT/model. Multi-GPU/CPU: "
         "torchrun --nproc-per-node N -m clsp train ...")
     add_config_arguments(p, "training YAML (e.g. configs/demo-stage1.yaml)", "optim.base_lr=0.01", required=True)
     p.add_argument("--data", required=True, type=Path, help="data directory with cuts_train.jsonl.gz")
     p.add_argument("--out", required=True, type=Path, help="output directory (checkpoints, tensorboard, model)")
-    p.add_argument("--init", type=Path, default=None, help="start from an exported model (stage 2 from stage 1)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from an exported model (stage 2 from stage 1; stage 3 from stage 1 or 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_train)
 

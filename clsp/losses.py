@@ -7,6 +7,8 @@ Features are L2-normalised; ``logit_scale`` is the multiplier (already ``exp()``
 * :class:`MultiPositiveInfoNCELoss` (stage 2): each clip has K captions; speech->text uses soft targets
   ``weights[k]`` on the clip's k-th caption, text->speech a hard label (the text's own clip).
 * :class:`SigmoidLoss`: SigLIP-style, +1 for a clip's own captions, -1 elsewhere.
+* :class:`LocalContrastiveLoss` (stage 3): each clip against its own caption and its perturbed copies.
+* :class:`FrameSigmoidLoss` (grounding): FineLAP's per-frame sigmoid of phrases against dense speech frames.
 
 Distributed training. Every rank gathers all features (without gradient, see :func:`gather_features`) and
 computes the same GLOBAL loss, but gradients flow only through its own features. The full gradient is the
@@ -142,3 +144,74 @@ class SigmoidLoss(torch.nn.Module):
         labels = 2 * eye.repeat(1, k) - 1  # (N, K*N): +1 own captions, -1 elsewhere
         loss = -F.logsigmoid(labels * logits).sum() / n
         return {"loss": loss, "logits_per_speech": logits}
+
+
+class LocalContrastiveLoss(torch.nn.Module):
+    """CLSP stage 3's local loss (the recipe's ``local_clip_loss``): each clip against its OWN texts only —
+    its true caption(s) and hard negatives made from them (one attribute flipped, see :mod:`clsp.perturb`).
+
+    Per clip b with K texts, the first ``num_positives`` of them positive:
+    logits_bk = s * <a_b, t_bk>;  loss = 1/B sum_b [logsumexp_k logits_bk - logsumexp_{k < P} logits_bk].
+    With one positive and one negative that is a two-way softmax cross-entropy per clip.
+
+    Distributed training: the loss is per clip, so no features are gathered. The mean over this rank's B
+    clips has its gradient scaled by ``1 / world_size`` (value unchanged), so the trainer's rule of
+    backpropagating ``loss * world_size`` under DDP's gradient AVERAGE gives the gradient of the mean over
+    the global batch, as for the gathered losses above.
+    """
+
+    def __init__(self, num_positives: int = 1, world_size: int = 1):
+        super().__init__()
+        if num_positives < 1:
+            raise ValueError(f"num_positives must be >= 1, got {num_positives}")
+        self.num_positives, self.world_size = num_positives, world_size
+
+    def forward(self, speech_features, text_features, logit_scale) -> dict[str, torch.Tensor]:
+        """speech_features (B, D); text_features (B, K, D), positives first; logit_scale scalar.
+
+        Returns ``loss`` (scalar) and ``logits`` (B, K).
+        """
+        if text_features.dim() != 3 or text_features.shape[0] != speech_features.shape[0]:
+            raise ValueError(f"text_features must be (B, K, D) with B = {speech_features.shape[0]}, "
+                             f"got {tuple(text_features.shape)}")
+        if text_features.shape[1] <= self.num_positives:
+            raise ValueError(f"need more than {self.num_positives} texts per clip (positives + negatives), "
+                             f"got {text_features.shape[1]}")
+        logits = logit_scale * torch.einsum("bd,bkd->bk", speech_features, text_features)  # (B, K)
+        per_clip = torch.logsumexp(logits, dim=1) - torch.logsumexp(logits[:, : self.num_positives], dim=1)
+        return {"loss": _replicated(per_clip.mean(), self.world_size), "logits": logits}
+
+
+class FrameSigmoidLoss(torch.nn.Module):
+    """FineLAP's frame-level loss: which frames of a clip does a phrase describe?
+
+    logits (B, P, T) = s * <phrase_p, frame_t> + b (unit vectors; FineLAP starts at s = 1/0.1, b = -10);
+    loss = binary cross-entropy against ``labels`` (B, P, T) in {0, 1}, averaged over the entries whose
+    label is not negative (-1 = unknown or padding: left out).
+
+    Distributed training: per clip, no gather; gradient scaled by ``1 / world_size`` as
+    :class:`LocalContrastiveLoss` (each rank averages over its own labelled entries).
+    """
+
+    def __init__(self, world_size: int = 1):
+        super().__init__()
+        self.world_size = world_size
+
+    def forward(self, frame_features, phrase_features, labels, logit_scale, logit_bias) -> dict[str, torch.Tensor]:
+        """frame_features (B, T, D); phrase_features (P, D) (the same phrases for every clip) or (B, P, D);
+        labels (B, P, T) float in {-1, 0, 1}; logit_scale, logit_bias scalars.
+
+        Returns ``loss`` (scalar; 0 when nothing is labelled) and ``logits`` (B, P, T).
+        """
+        if phrase_features.dim() == 2:
+            logits = torch.einsum("btd,pd->bpt", frame_features, phrase_features)
+        else:
+            logits = torch.einsum("btd,bpd->bpt", frame_features, phrase_features)
+        logits = logit_scale * logits + logit_bias
+        if labels.shape != logits.shape:
+            raise ValueError(f"labels must be (B, P, T) = {tuple(logits.shape)}, got {tuple(labels.shape)}")
+        known = labels >= 0
+        if not bool(known.any()):
+            return {"loss": logits.sum() * 0.0, "logits": logits}
+        loss = F.binary_cross_entropy_with_logits(logits[known], labels[known].to(logits.dtype))
+        return {"loss": _replicated(loss, self.world_size), "logits": logits}

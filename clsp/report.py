@@ -84,29 +84,48 @@ def plot_similarity_map(model, cuts: Sequence, path: Path, per_group: int = 6) -
     return path
 
 
-def _zero_shot_rows(figures: dict) -> list[list]:
+def _zero_shot_rows(figures: dict, *first: str) -> list[list]:
+    """One row per zero-shot probe; ``first``: cells put before each row's (e.g. the source)."""
     rows = []
     for name, r in figures.items():
         if name.startswith("synth_"):
-            rows.append([r["field"], " / ".join(r["labels"]), r["WA"], r["UA"], r["n"], 1 / len(r["labels"])])
+            rows.append([*first, r["field"], " / ".join(r["labels"]), r["WA"], r["UA"], r["n"], 1 / len(r["labels"])])
     return rows
 
 
-def _retrieval_rows(figures: dict) -> list[list]:
+def _retrieval_rows(figures: dict, *first: str) -> list[list]:
     rows = []
     for kind in ("global", "fine"):
         r = figures[f"retrieval_{kind}"]
         for direction in ("speech_to_text", "text_to_speech"):
             m = r[direction]
-            rows.append([kind, direction.replace("_", " "), m["R@1"], m["R@5"], m["R@10"], m["mAP@10"],
+            rows.append([*first, kind, direction.replace("_", " "), m["R@1"], m["R@5"], m["R@10"], m["mAP@10"],
                          r["chance_R@1"]])
     return rows
 
 
+def heldout_section(heldout: dict[str, dict]) -> list[str]:
+    """Report lines for the held-out voice sources (``{source: evaluate_style figures}``); none when empty."""
+    if not heldout:
+        return []
+    return ["## Evaluation on a held-out voice source (never trained on)", "",
+            "Every clip of the corpus's held-out source (`cuts_heldout.jsonl.gz`: its engine and voices reach",
+            "neither training nor the test split) is evaluated the same way, per source.", "",
+            "### Zero-shot classification, held-out source", "",
+            markdown_table(["source", "attribute", "classes", "WA", "UA", "clips", "chance"],
+                           [row for source, f in heldout.items() for row in _zero_shot_rows(f, source)]),
+            "### Speech ↔ text retrieval, held-out source", "",
+            markdown_table(["source", "captions", "direction", "R@1", "R@5", "R@10", "mAP@10", "chance R@1"],
+                           [row for source, f in heldout.items() for row in _retrieval_rows(f, source)])]
+
+
 def write_report(out: Path, model, test_cuts: Sequence, figures: dict, annotate_stats: dict, verify_summary: dict,
-                 timings: dict[str, float]) -> Path:
-    """Write ``out/report.md`` (and its PNGs) from the demo's stage outputs; returns its path."""
-    runs = {f"stage {s}": out / f"stage{s}" for s in (1, 2)}
+                 timings: dict[str, float], sections: Sequence[str] = (), heldout: dict[str, dict] | None = None
+                 ) -> Path:
+    """Write ``out/report.md`` (and its PNGs) from the demo's stage outputs; returns its path. ``heldout``:
+    the final model's :func:`eval.style.evaluate_style` figures per held-out source; ``sections`` (markdown) go
+    after the evaluation."""
+    runs = {f"stage {s}": out / f"stage{s}" for s in (1, 2, 3) if (out / f"stage{s}" / "train_summary.json").is_file()}
     plot_training(runs, out / "training_curves.png")
     plot_similarity_map(model, test_cuts, out / "similarity_map.png")
     train = {name: json.loads((run / "train_summary.json").read_text()) for name, run in runs.items()}
@@ -157,6 +176,8 @@ def write_report(out: Path, model, test_cuts: Sequence, figures: dict, annotate_
                        _retrieval_rows(figures)),
         "![similarity map](similarity_map.png)",
         "",
+        *heldout_section(heldout or {}),
+        *sections,
         "## The model",
         "",
         f"`{out / 'model'}`: `CLSPModel.from_pretrained(...)`, then `encode_audio`, `encode_text`, `similarity`.",
@@ -165,3 +186,82 @@ def write_report(out: Path, model, test_cuts: Sequence, figures: dict, annotate_
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+ZERO_SHOT_PROBES = ("synth_gender", "synth_rate", "synth_pitch", "synth_loudness")
+
+
+def stage_comparison_rows(stage2: dict, stage3: dict) -> list[list]:
+    """Zero-shot WA per attribute (and their mean) and retrieval R@1, stage 2 next to stage 3."""
+    rows = [[f"zero-shot {stage3[n]['field']} WA", stage2[n]["WA"], stage3[n]["WA"], stage3[n]["WA"] - stage2[n]["WA"]]
+            for n in ZERO_SHOT_PROBES]
+    mean2 = sum(stage2[n]["WA"] for n in ZERO_SHOT_PROBES) / len(ZERO_SHOT_PROBES)
+    mean3 = sum(stage3[n]["WA"] for n in ZERO_SHOT_PROBES) / len(ZERO_SHOT_PROBES)
+    rows.append(["**mean of the four**", mean2, mean3, mean3 - mean2])
+    for kind in ("global", "fine"):
+        for direction in ("speech_to_text", "text_to_speech"):
+            a, b = stage2[f"retrieval_{kind}"][direction]["R@1"], stage3[f"retrieval_{kind}"][direction]["R@1"]
+            rows.append([f"retrieval {kind} {direction.replace('_', ' ')} R@1", a, b, b - a])
+    return rows
+
+
+def plot_grounding_example(model, cuts: Sequence, path: Path) -> Path | None:
+    """The score curves of "speaking fast/slowly" and "a loud/soft voice" over a test clip whose rate (else
+    loudness) changes between the two extremes (else any clip with style segments), true segments shaded."""
+    from clsp.grounding import GROUNDING_TARGETS, ground, target_spans
+    from eval.grounding import plot_grounding
+
+    def changes(cut, attr: str, values: set[str]) -> bool:
+        segs = (cut.custom or {}).get("style_segments") or []
+        return len(segs) > 1 and {s.get(attr) for s in segs} == values
+
+    pick = (next((c for c in cuts if changes(c, "speaking_rate", {"slow", "fast"})), None)
+            or next((c for c in cuts if changes(c, "loudness", {"soft", "loud"})), None)
+            or next((c for c in cuts if (c.custom or {}).get("style_segments")), None))
+    if pick is None:
+        return None
+    targets = [t for t in GROUNDING_TARGETS if t.attribute in ("speaking_rate", "loudness")]
+    result = ground(model, [pick.recording.sources[0].source], [t.phrase for t in targets])
+    clip = {**result["results"][0], "frame_shift": result["frame_shift"], "threshold": result["threshold"]}
+    truth = {t.phrase: target_spans(pick.custom["style_segments"], t) for t in targets}
+    return plot_grounding(clip, path, truth, title=f"{pick.id} (unseen voice)")
+
+
+def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: dict,
+                   heldout: dict[str, dict] | None = None) -> str:
+    """The report's stage-3 section: stage 2 vs stage 3 on unseen voices and on each held-out source, the
+    grounding tables and figure. ``stage3``: the final (stage-3) model's :func:`eval.style.evaluate_style`
+    figures on the test split; ``heldout``: the same per held-out source; ``extra``: what
+    :func:`clsp.demo.evaluate_stage3` returned."""
+    from eval.grounding import grounding_markdown
+
+    rows = stage_comparison_rows(extra["stage2"], stage3)
+    mean2, mean3 = rows[len(ZERO_SHOT_PROBES)][1:3]
+    verdict = ("improves" if mean3 > mean2 else "does not improve") + (
+        f" the mean zero-shot accuracy over stage 2 here ({mean2:.3f} → {mean3:.3f}, on {len(test_cuts)} clips "
+        "of unseen voices: one clip moves a probe's accuracy by 1-3 points).")
+    lines = ["## Stage 3: attribute-sensitive fine-tuning", "",
+             "Stage 3 fine-tunes the stage-2 model on Task 1 (global + fine caption) plus 0.2 × a local loss that sets",
+             "each clip's global caption against a copy with one attribute word flipped (gender, rate, pitch,",
+             "loudness, ...). Stage 3 " + verdict, "",
+             markdown_table(["test split, unseen voices", "stage 2", "stage 3", "change"], rows)]
+    sets = [("test split, unseen voices", extra.get("grounding"))]
+    for source, figures in (heldout or {}).items():
+        theirs = extra.get("heldout", {}).get(source, {})  # stage 2 and grounding on this source
+        if "stage2" in theirs:
+            lines += [markdown_table([f"held-out source: {source}", "stage 2", "stage 3", "change"],
+                                     stage_comparison_rows(theirs["stage2"], figures))]
+        sets.append((f"held-out source: {source}", theirs.get("grounding")))
+    if any(g is not None for _, g in sets):
+        lines += ["## Time-aligned style grounding", "",
+                  "The frame head (trained jointly in stage 3 on each clip's style segments) scores a style phrase",
+                  "against every frame; a frame counts when its score is above the threshold.", ""]
+        for name, grounding in sets:
+            if grounding is not None:
+                body = grounding_markdown(grounding, "").split("\n", 2)[2]
+                lines += [f"### {name}", "", body.replace("## Frame level", "Frame level:")
+                          .replace("## Segment level", "Segment level:")]
+        png = plot_grounding_example(model, test_cuts, out / "grounding_example.png")
+        if png is not None:
+            lines += [f"![grounding example]({png.name})", ""]
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""``clsp eval ...``, ``clsp score``, ``clsp classify`` and ``clsp search ...``: thin wrappers over ``eval/``."""
+"""``clsp eval ...``, ``clsp score``, ``clsp classify``, ``clsp ground`` and ``clsp search ...``: thin wrappers
+over ``eval/`` (and :mod:`clsp.grounding`)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", type=Path, help="folder for similarity.json/.md")
     s.set_defaults(handler=_run_similarity)
 
+    gr = esub.add_parser("grounding", help="time-aligned style grounding: frame F1 per style value, segment error",
+                         description="On clips with style_segments: each target's canonical phrase ('speaking fast', "
+                         "'a loud voice', ...) scored per frame by the model's frame head, against frame labels "
+                         "from the segments. Frame-level precision/recall/F1 per attribute value; per attribute "
+                         "a segment error (missed + false alarm + confusion) / total duration, as EDER.")
+    _model_arg(gr)
+    gr.add_argument("--manifest", type=Path, required=True)
+    gr.add_argument("--threshold", type=float, default=0.5, help="score above which a frame counts (default 0.5)")
+    gr.add_argument("--out", type=Path, help="folder for grounding.json/.md")
+    gr.set_defaults(handler=_run_grounding)
+
     pr = esub.add_parser("prepare", help="make manifests from local IEMOCAP / RAVDESS / CREMA-D / ParaSpeechCaps / FCaps",
                          description="Writes OUT/cuts_<split>.jsonl.gz, OUT/prepare.json and OUT/rejects.jsonl.")
     pr.add_argument("corpus", choices=["iemocap", "ravdess", "cremad", "paraspeechcaps", "fcaps"])
@@ -90,6 +102,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     cl.add_argument("--template", default="A {} speaker.", help="prompt template with one {} (default: 'A {} speaker.')")
     cl.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
     cl.set_defaults(handler=_run_classify)
+
+    gd = sub.add_parser("ground", help="when does a style hold? per-phrase time spans and score curves (JSON)",
+                        description="Scores each --text phrase against every frame of each clip with the model's "
+                        "frame head (sigmoid(<phrase, frame> / tau + b)); spans where the score is above "
+                        "--threshold (gaps under 0.3 s bridged, spans under 0.2 s dropped), in seconds.")
+    _model_arg(gd)
+    gd.add_argument("--audio", nargs="+", required=True, metavar="WAV", help="audio files")
+    gd.add_argument("--text", nargs="+", default=[], help='style phrases, e.g. "speaking fast" "whispering"')
+    gd.add_argument("--threshold", type=float, default=0.5, help="score above which a frame is in a span (default 0.5)")
+    gd.add_argument("--plot", type=Path, help="PNG of the score curves (one clip: its curves; several: the first)")
+    gd.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
+    gd.set_defaults(handler=_run_ground)
 
     se = sub.add_parser("search", help="exact embedding search over a manifest's clips (build, query)",
                         description="An index folder: cuts.jsonl.gz (row order), embeddings.npy, index.json.")
@@ -204,6 +228,37 @@ def _run_similarity(args: argparse.Namespace) -> int:
     result = style_similarity(_load_model(args.model, args), pairs, batch_size=args.batch_size, progress=_progress(args))
     result["pairs_file"] = str(args.pairs)
     return _finish_run(args, "similarity", result, similarity_markdown(result, f"Style similarity: {args.pairs}"))
+
+
+def _run_grounding(args: argparse.Namespace) -> int:
+    from clsp.data.manifest import read_cuts
+    from eval.grounding import evaluate_grounding, grounding_markdown
+
+    cuts = list(read_cuts(args.manifest))
+    if not any((c.custom or {}).get("style_segments") for c in cuts):
+        raise ClspError(f"{args.manifest}: no cut has 'style_segments' (times and labels) to evaluate grounding on")
+    result = evaluate_grounding(_load_model(args.model), cuts, threshold=args.threshold, batch_size=args.batch_size,
+                                progress=_progress(args))
+    result["manifest"] = str(args.manifest)
+    return _finish_run(args, "grounding", result, grounding_markdown(result, f"Style grounding: {args.manifest}"))
+
+
+def _run_ground(args: argparse.Namespace) -> int:
+    from clsp.grounding import check_request, ground
+
+    texts = check_request(args.text, args.threshold)  # before the model loads: bad input fails fast
+    for path in args.audio:
+        if not Path(path).is_file():
+            raise ClspError(f"{path}: audio file not found")
+    result = ground(_load_model(args.model), args.audio, texts, threshold=args.threshold, batch_size=args.batch_size)
+    if args.plot:
+        from eval.grounding import plot_grounding
+
+        first = {**result["results"][0], "frame_shift": result["frame_shift"], "threshold": result["threshold"]}
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        result["plot"] = str(plot_grounding(first, args.plot, title=first["audio"]))
+    _emit(result, args.out)
+    return 0
 
 
 def _run_prepare(args: argparse.Namespace) -> int:

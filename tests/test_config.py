@@ -91,6 +91,8 @@ SHIPPED = {
     "demo-stage2.yaml": TrainConfig,
     "clsp-xlarge-stage1.yaml": TrainConfig,
     "clsp-xlarge-stage2.yaml": TrainConfig,
+    "demo-stage3.yaml": TrainConfig,
+    "clsp-xlarge-stage3.yaml": TrainConfig,
     "acoustic.yaml": AcousticConfig,
     "annotate-clsp-captioner.yaml": AnnotateConfig,
     "annotate-demo.yaml": AnnotateConfig,

@@ -2,8 +2,11 @@
 
 Heads (both branches, as the recipe): projection Linear(enc_dim, J)–ReLU–Linear(J, J), then transform
 MLP Linear(J, J)–ReLU–Dropout–Linear(J, J), then L2 normalisation (J = ``joint_dim``, 512).
-Speech frame features are mean-pooled over valid frames. ``logit_scale`` (log of the multiplier) starts
-at log(1/0.07) and is clamped to [0, log 100] after each optimiser step.
+Speech frame features are mean-pooled over valid frames; ``model.pooled_norm: batch`` puts a BatchNorm on
+the pooled speech and text vectors before the heads (:mod:`clsp.model.pooling` says why). ``logit_scale``
+(log of the multiplier) starts at log(1/0.07) and is clamped to [0, log 100] after each optimiser step. An
+optional frame head (:mod:`clsp.model.frame_head`) maps the unpooled (un-normalised) frames into the same joint
+space (time-aligned grounding).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clsp.audio import SAMPLING_RATE, AudioItem, audio_windows, describe
+from clsp.audio import SAMPLING_RATE, AudioItem, audio_windows, describe, load_audio
 from clsp.config import from_dict, to_dict
 from clsp.errors import ClspError
-from clsp.model.config import ModelConfig
+from clsp.model.config import FrameHeadConfig, ModelConfig
+from clsp.model.frame_head import FrameHead
+from clsp.model.pooling import masked_mean, pooled_norm
 from clsp.model.speech import build_speech_encoder
 from clsp.model.text import TextEncoder
 
@@ -45,13 +50,6 @@ def _projection(in_dim: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
 
-def masked_mean(frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(B, T, D), lengths (B,) → (B, D): the mean over each row's first ``lengths`` frames."""
-    mask = torch.arange(frames.shape[1], device=frames.device)[None, :] < lengths[:, None]
-    summed = (frames * mask.unsqueeze(-1).to(frames.dtype)).sum(1)
-    return summed / lengths.clamp(min=1).unsqueeze(-1).to(frames.dtype)
-
-
 class CLSPModel(nn.Module):
     def __init__(self, config: ModelConfig, pretrained: bool = True):
         """``pretrained=False`` builds every part from configs only (weights come from a checkpoint)."""
@@ -60,8 +58,10 @@ class CLSPModel(nn.Module):
         self.speech_encoder = build_speech_encoder(config.speech, pretrained=pretrained)
         self.text_encoder = TextEncoder(config.text, pretrained=pretrained)
         j = config.joint_dim
+        self.audio_norm = pooled_norm(self.speech_encoder.output_dim, config.pooled_norm)
         self.audio_projection = _projection(self.speech_encoder.output_dim, j)
         self.audio_transform = MLPLayers(j, config.dropout)
+        self.text_norm = pooled_norm(self.text_encoder.output_dim, config.pooled_norm)
         self.text_projection = _projection(self.text_encoder.output_dim, j)
         self.text_transform = MLPLayers(j, config.dropout)
         self.logit_scale = nn.Parameter(torch.tensor(float(config.logit_scale_init)))
@@ -69,11 +69,28 @@ class CLSPModel(nn.Module):
             self.logit_bias = nn.Parameter(torch.tensor(float(config.logit_bias_init)))
         else:
             self.logit_bias = None
+        self.frame_head = (FrameHead(self.speech_encoder.output_dim, j, config.frame_head)
+                           if config.frame_head is not None else None)
+
+    def add_frame_head(self, cfg: FrameHeadConfig) -> None:
+        """Give a model without one a new (untrained) frame head; recorded in its config (and export)."""
+        self.config.frame_head = cfg
+        self.frame_head = FrameHead(self.speech_encoder.output_dim, self.config.joint_dim, cfg).to(self.device)
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between the speech encoder's output frames (what the frame head scores)."""
+        return float(self.speech_encoder.output_frame_shift)
 
     # ---- training-time forward -------------------------------------------------------------------
-    def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors."""
-        return self.speech_head(self.pool_speech(inputs, lengths)[0])
+    def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor, return_frames: bool = False):
+        """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors; with
+        ``return_frames`` also the frame head's (B, T', J) unit vectors and their lengths (B,)."""
+        frames, frame_lens = self.speech_encoder(inputs, lengths)
+        clip = self.speech_head(masked_mean(frames, frame_lens))
+        if return_frames:
+            return clip, self.frame_head(frames), frame_lens
+        return clip
 
     def pool_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (B, T, F) or (B, S), lengths (B,) → pooled encoder features (B, D) and the encoder frames
@@ -82,8 +99,8 @@ class CLSPModel(nn.Module):
         return masked_mean(frames, frame_lens), frame_lens
 
     def speech_head(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Pooled speech-encoder features (B, D) → (B, J) unit vectors."""
-        return F.normalize(self.audio_transform(self.audio_projection(pooled)), dim=-1)
+        """Pooled speech-encoder features (B, D) → (B, J) unit vectors (through the pooled norm)."""
+        return F.normalize(self.audio_transform(self.audio_projection(self.audio_norm(pooled))), dim=-1)
 
     def forward_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """token ids (M, L) → (M, J) unit vectors."""
@@ -91,21 +108,34 @@ class CLSPModel(nn.Module):
 
     def text_head(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled text-encoder output (M, D_text) → (M, J) unit vectors."""
-        return F.normalize(self.text_transform(self.text_projection(pooled)), dim=-1)
+        return F.normalize(self.text_transform(self.text_projection(self.text_norm(pooled))), dim=-1)
 
-    def forward(self, inputs, lengths, input_ids=None, attention_mask=None, text_pooled=None) -> dict:
-        """Either token ids (M, L) or an already pooled text-encoder output ``text_pooled`` (M, D_text)."""
+    def forward(self, inputs, lengths, input_ids=None, attention_mask=None, text_pooled=None,
+                frames: bool = False) -> dict:
+        """Either token ids (M, L) or an already pooled text-encoder output ``text_pooled`` (M, D_text).
+
+        ``frames=True`` (a model with a frame head) adds ``frame_features`` (B, T', J), ``frame_lengths``
+        (B,) and the frame-level sigmoid's ``frame_logit_scale`` (1/tau) and ``frame_logit_bias``.
+        """
         text = self.text_head(text_pooled) if text_pooled is not None else self.forward_text(input_ids, attention_mask)
-        return {
-            "speech_features": self.forward_speech(inputs, lengths),
-            "text_features": text,
-            "logit_scale": self.logit_scale.exp(),
-            "logit_bias": self.logit_bias,
-        }
+        # parameters are returned through an op (exp, clone): DDP's unused-parameter search follows grad_fn
+        # from the outputs, and a bare parameter has none (it would be marked ready twice)
+        bias = self.logit_bias.clone() if self.logit_bias is not None else None
+        out = {"text_features": text, "logit_scale": self.logit_scale.exp(), "logit_bias": bias}
+        if frames:
+            out["speech_features"], out["frame_features"], out["frame_lengths"] = self.forward_speech(
+                inputs, lengths, return_frames=True)
+            out["frame_logit_scale"] = self.frame_head.calibration.logit_scale.exp()
+            out["frame_logit_bias"] = self.frame_head.calibration.logit_bias.clone()
+        else:
+            out["speech_features"] = self.forward_speech(inputs, lengths)
+        return out
 
     @torch.no_grad()
     def clamp_logit_scale(self) -> None:
         self.logit_scale.clamp_(0, self.config.logit_scale_max)
+        if self.frame_head is not None:
+            self.frame_head.calibration.logit_scale.clamp_(0, self.config.logit_scale_max)
 
     # ---- inference API ----------------------------------------------------------------------------
     @property
@@ -115,6 +145,18 @@ class CLSPModel(nn.Module):
     def speech_inputs(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
         """16 kHz waves → the speech encoder's inputs (see :class:`clsp.model.features.InputSpec`)."""
         return self.speech_encoder.input_spec(waves)
+
+    def _speech_batches(self, items: list[AudioItem], batch_size: int):
+        """(inputs, lengths) on the model's device for ``batch_size`` items at a time, in eval mode (restored
+        afterwards)."""
+        was_training = self.training
+        self.eval()
+        try:
+            for start in range(0, len(items), batch_size):
+                inputs, lengths = self.speech_inputs([load_audio(item) for item in items[start:start + batch_size]])
+                yield inputs.to(self.device), lengths.to(self.device)
+        finally:
+            self.train(was_training)
 
     @torch.no_grad()
     def encode_audio(self, items: list[AudioItem], batch_size: int = 16, window_s: float = ENCODE_WINDOW_S,
@@ -168,6 +210,18 @@ class CLSPModel(nn.Module):
             out.append(self.speech_head(pooled.to(self.device, torch.get_default_dtype())).float().cpu())
         self.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
+
+    @torch.no_grad()
+    def encode_frames(self, items: list[AudioItem], batch_size: int = 16) -> list[torch.Tensor]:
+        """File paths or (array, sampling_rate) pairs → one (T_i, J) tensor of frame-head unit vectors per
+        item, a frame every :attr:`frame_shift` seconds. Needs a frame head."""
+        if self.frame_head is None:
+            raise ClspError("this model has no frame head (train it with grounding.weight > 0)")
+        out = []
+        for inputs, lengths in self._speech_batches(items, batch_size):
+            _, frames, frame_lens = self.forward_speech(inputs, lengths, return_frames=True)
+            out += [f[:n].float().cpu() for f, n in zip(frames, frame_lens.tolist())]
+        return out
 
     @torch.no_grad()
     def encode_text(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:

@@ -88,6 +88,31 @@ class TextEncoderConfig:
 
 
 @dataclass
+class FrameHeadConfig:
+    """The frame head (time-aligned style grounding): dense speech frames → the joint space, and the
+    temperature and bias of FineLAP's frame-level sigmoid, sigmoid(<phrase, frame> / tau + b)."""
+
+    kernel_size: int = 5  # temporal context of its first layer, in encoder output frames (odd; 1 = per frame)
+    tau_init: float = 0.1  # FineLAP's temperature
+    bias_init: float = -10.0  # FineLAP's bias
+    learnable: bool = True  # tau and b trained (FineLAP); False keeps them fixed at their init
+    # lr multiplier of tau and b. ScaledAdam moves a scalar by about lr * 0.1 per step whatever its gradient:
+    # at lr 0.01 that is 0.001, and b would stay near -10 (every frame scoring under 0.5) for thousands of
+    # steps; x100 lets it move ~0.1 per step toward the frame labels' prior.
+    calibration_lr_scale: float = 100.0
+
+    def validate(self) -> None:
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"key 'kernel_size' must be an odd number >= 1, got {self.kernel_size}")
+        if not 0 < self.tau_init <= 1:
+            raise ValueError(f"key 'tau_init' must be in (0, 1], got {self.tau_init}")
+        if not -10 <= self.bias_init <= 10:  # ScaledAdam clamps scalar parameters to [-10, 10]
+            raise ValueError(f"key 'bias_init' must be in [-10, 10], got {self.bias_init}")
+        if self.calibration_lr_scale < 0:
+            raise ValueError(f"key 'calibration_lr_scale' must be >= 0, got {self.calibration_lr_scale}")
+
+
+@dataclass
 class ModelConfig:
     speech: SpeechEncoderConfig = field(default_factory=SpeechEncoderConfig)
     text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
@@ -97,3 +122,9 @@ class ModelConfig:
     logit_scale_max: float = math.log(100)
     # Learnable bias of the sigmoid loss (SigLIP/FineLAP init -10); None: no bias parameter.
     logit_bias_init: float | None = None
+    # "batch": a BatchNorm (no affine) on the pooled speech and text vectors before the heads; the small demo
+    # models trained from scratch need it to leave the InfoNCE plateau at once, whatever the seed (see
+    # clsp.model.pooling). "none" is the paper's recipe.
+    pooled_norm: Literal["none", "batch"] = "none"
+    # Time-aligned style grounding: a frame head on the speech encoder's dense output; None: no frame head.
+    frame_head: FrameHeadConfig | None = None

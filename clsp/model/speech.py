@@ -4,7 +4,7 @@ Every backend is an ``nn.Module`` with
 
 - ``input_spec``: an :class:`~clsp.model.features.InputSpec` turning 16 kHz waves into its inputs: ``"fbank"``
   ((B, T, F) log-mel frames, 100 Hz by default) or ``"waveform"`` ((B, S) at 16 kHz);
-- ``output_dim``: D;
+- ``output_dim``: D; ``output_frame_shift``: seconds between output frames;
 - ``forward(inputs, lengths) -> (features (B, T', D), lengths (B,))`` with lengths in frames/samples.
 
 Backends: :class:`ZipformerSpeechEncoder` (icefall's Zipformer2 from the PyPI ``zipformer`` package, the
@@ -58,6 +58,7 @@ class ZipformerSpeechEncoder(nn.Module):
             pos_dim=cfg.pos_dim,
         )
         self.output_dim = max(cfg.encoder_dim)
+        self.output_frame_shift = 4 * cfg.frame_shift  # seconds: Conv2dSubsampling ×2, output downsampling ×2
         self.input_spec = InputSpec("fbank", cfg.num_mel_bins, cfg.frame_shift)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -113,6 +114,7 @@ class HFAudioEncoder(nn.Module):
             model = model.get_encoder()
         self.model = model
         self.output_dim = model.config.d_model if self.is_whisper else model.config.hidden_size
+        self.output_frame_shift = 0.02  # seconds: 50 Hz frames (wav2vec2-style conv stack, Whisper encoder)
 
     def save_config(self, directory: Path) -> None:
         self.model.config.save_pretrained(directory)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from clsp.model.config import ModelConfig
+from clsp.model.config import FrameHeadConfig, ModelConfig
 from clsp.train.data import DataConfig
 from schedulers.optim import OptimConfig
 from schedulers.tasks import TaskScheduleConfig
@@ -13,23 +13,42 @@ from schedulers.tasks import TaskScheduleConfig
 
 @dataclass
 class LossConfig:
-    # auto: stage 1 → infonce; stage 2 → multi_positive (two captions per clip)
+    # auto: stage 1 → infonce; stages 2 and 3 → multi_positive (two captions per clip)
     kind: Literal["auto", "infonce", "multi_positive", "sigmoid"] = "auto"
     lam: float = 0.5  # multi-positive: target weight of the first caption (CLSP's λ), 1 − λ on the second
+    # stage 3: weight of the local loss (each clip's global caption against its perturbed copy), the recipe's 0.2
+    local_weight: float = 0.2
 
     def validate(self) -> None:
         if not 0 <= self.lam <= 1:
             raise ValueError(f"key 'lam' must be in [0, 1], got {self.lam}")
+        if self.local_weight < 0:
+            raise ValueError(f"key 'local_weight' must be >= 0, got {self.local_weight}")
+
+
+@dataclass
+class GroundingConfig:
+    """Time-aligned style grounding, trained jointly with the clip-level loss: FineLAP's frame-level sigmoid
+    loss of the phrases in :data:`clsp.grounding.GROUNDING_TARGETS` against frame labels from each clip's
+    ``style_segments`` (clips without them are left out of it)."""
+
+    weight: float = 0.0  # weight of the frame loss next to the clip-level loss; 0 = off
+    head: FrameHeadConfig = field(default_factory=FrameHeadConfig)  # the frame head a model without one gets
+
+    def validate(self) -> None:
+        if self.weight < 0:
+            raise ValueError(f"key 'weight' must be >= 0, got {self.weight}")
 
 
 @dataclass
 class TrainConfig:
-    stage: Literal[1, 2] = 1
+    stage: Literal[1, 2, 3] = 1  # 3: stage 2's loss (always Task 1, global + fine) + local loss
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     tasks: TaskScheduleConfig = field(default_factory=TaskScheduleConfig)  # stage 2 only
     loss: LossConfig = field(default_factory=LossConfig)
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
     max_steps: int = 1000
     seed: int = 0
     log_every: int = 10  # steps between TensorBoard/progress updates

@@ -53,6 +53,8 @@ class CaptionedAudioDataset(torch.utils.data.Dataset):
     - ``captions``: list of B dicts ``{"global": [texts], "fine": [texts]}`` (eligible captions only);
     - ``left_out``: ``{reason: count}`` of the cuts whose audio could not be used (:func:`load_clip`):
       missing, unreadable, empty or non-finite audio is left out and counted, never trained on.
+    - ``styles``: list of B dicts ``{"segments": style_segments or None, "voice_quality": str or None}``
+      (the frame labels of grounding come from them).
     """
 
     def __init__(self, input_spec: InputSpec, status: str, engines: list[str] | None):
@@ -70,14 +72,16 @@ class CaptionedAudioDataset(torch.utils.data.Dataset):
                 loaded.append((cut, wave))
         if not loaded:
             return {"inputs": torch.zeros(0), "lengths": torch.zeros(0, dtype=torch.long), "cut_ids": [],
-                    "captions": [], "left_out": dict(left_out)}
+                    "captions": [], "styles": [], "left_out": dict(left_out)}
         inputs, lengths = self.input_spec([w for _, w in loaded])
         captions = []
         for cut, _ in loaded:
             caps = get_captions(cut, status=self.status, engine=self.engines)
             captions.append({k: [c.text for c in caps if c.kind == k] for k in ("global", "fine")})
+        styles = [{"segments": (c.custom or {}).get("style_segments"),
+                   "voice_quality": (c.custom or {}).get("voice_quality")} for c, _ in loaded]
         return {"inputs": inputs, "lengths": lengths, "cut_ids": [c.id for c, _ in loaded], "captions": captions,
-                "left_out": dict(left_out)}
+                "styles": styles, "left_out": dict(left_out)}
 
 
 def load_clip(cut) -> np.ndarray | str:
@@ -181,4 +185,5 @@ def take_rows(batch: dict, rows: list[int]) -> dict:
     if len(rows):
         inputs = inputs[:, : int(lengths.max())]
     return {**batch, "inputs": inputs, "lengths": lengths, "cut_ids": [batch["cut_ids"][i] for i in rows],
-            "captions": [batch["captions"][i] for i in rows]}
+            "captions": [batch["captions"][i] for i in rows],
+            **({"styles": [batch["styles"][i] for i in rows]} if "styles" in batch else {})}

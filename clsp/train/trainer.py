@@ -1,9 +1,12 @@
-"""``clsp train``: stage 1 (InfoNCE) and stage 2 (multi-positive under the task scheduler).
+"""``clsp train``: stage 1 (InfoNCE), stage 2 (multi-positive under the task scheduler) and stage 3
+(stage 2's loss on Task 1 + ``loss.local_weight`` × the local loss of each clip's global caption against a
+copy with one attribute flipped, :mod:`clsp.perturb`). Any stage can add time-aligned grounding
+(``grounding.weight`` × FineLAP's frame loss, :mod:`clsp.grounding`).
 
 Single process or ``torchrun`` DDP (NCCL on GPU, gloo on CPU). Each step:
-draw the task (stage 2) → pick each clip's captions → cut the batch to the smallest batch over ranks
-→ forward (bf16 autocast on CUDA) → loss × world_size backward (see clsp.losses) → ScaledAdam step
-(its ``clipping_scale`` clips gradients) → Eden lr → clamp ``logit_scale``.
+draw the task (stage 2) → pick each clip's captions (stage 3: and perturb its global caption) → cut the
+batch to the smallest batch over ranks → forward (bf16 autocast on CUDA) → loss × world_size backward (see
+clsp.losses) → ScaledAdam step (its ``clipping_scale`` clips gradients) → Eden lr → clamp ``logit_scale``.
 Checkpoints every N steps continue exactly; the final model is exported with ``save_pretrained``.
 """
 
@@ -25,16 +28,22 @@ from tqdm import tqdm
 from clsp.config import to_dict
 from clsp.data.manifest import read_cuts
 from clsp.errors import ClspError
-from clsp.losses import InfoNCELoss, MultiPositiveInfoNCELoss, SigmoidLoss, backward_scale
+from clsp.grounding import GROUNDING_TARGETS, UNKNOWN, frame_labels, training_phrases
+from clsp.losses import (FrameSigmoidLoss, InfoNCELoss, LocalContrastiveLoss, MultiPositiveInfoNCELoss, SigmoidLoss,
+                         backward_scale)
 from clsp.model import CLSPModel
 from clsp.model.checkpoints import load_torch_file
 from clsp.model.speech import set_batch_count
+from clsp.perturb import perturb_caption
 from clsp.train import checkpoint as ckpt
 from clsp.train.config import TrainConfig
 from clsp.train.data import (CaptionedAudioDataset, SkipBatches, checked_train_manifest, make_sampler, select_texts,
                               take_rows)
 from schedulers.optim import build_optimizer, current_lrs
-from schedulers.tasks import TaskSampler
+from schedulers.tasks import TASK_GLOBAL_FINE, TaskSampler
+
+NOTHING_TO_PERTURB = "stage3: no attribute word to perturb (left out of the local loss)"
+NO_SEGMENTS = "grounding: no style_segments (left out of the frame loss)"
 
 
 def seed_everything(seed: int) -> None:
@@ -93,10 +102,15 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
         self.model = self._setup_model(init)
+        if cfg.grounding.weight > 0 and self.model.frame_head is None:
+            self.model.add_frame_head(cfg.grounding.head)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim)
         self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=True)
                     if self.world_size > 1 else self.model)
         self.loss_fn = self._setup_loss()
+        self.local_loss = LocalContrastiveLoss(world_size=self.world_size)
+        self.frame_loss = FrameSigmoidLoss(world_size=self.world_size)
+        self.phrases, self.phrase_targets = training_phrases(GROUNDING_TARGETS)
         frozen_text = not any(p.requires_grad for p in self.model.text_encoder.parameters())
         self.text_cache = FrozenTextCache(self.model.text_encoder, self.device) if frozen_text else None
         self.tasks = TaskSampler.from_config(cfg.tasks) if cfg.stage == 2 else None
@@ -136,8 +150,8 @@ class Trainer:
                 raise ClspError("loss 'infonce' takes one caption per clip: use it with stage 1")
             return InfoNCELoss(rank=r, world_size=w)
         if kind == "multi_positive":
-            if self.cfg.stage != 2:
-                raise ClspError("loss 'multi_positive' needs two captions per clip: use it with stage 2")
+            if self.cfg.stage == 1:
+                raise ClspError("loss 'multi_positive' needs two captions per clip: use it with stage 2 or 3")
             return MultiPositiveInfoNCELoss(weights=(self.cfg.loss.lam, 1 - self.cfg.loss.lam), rank=r, world_size=w)
         if self.model.logit_bias is None:
             raise ClspError("loss 'sigmoid' needs a logit bias: set model.logit_bias_init (e.g. -10)")
@@ -229,9 +243,39 @@ class Trainer:
         dist.all_reduce(t, op=dist.ReduceOp.MIN)
         return int(t.item())
 
+    def _task(self) -> str | None:
+        if self.cfg.stage == 3:  # the recipe's stage 3 always trains the global + fine task
+            return TASK_GLOBAL_FINE
+        return self.tasks.draw(self.step) if self.tasks else None
+
+    def _perturbed(self, global_captions: list[str], rng: np.random.Generator) -> tuple[list[int], list[str]]:
+        """Stage 3: (rows whose global caption has a word to flip, the perturbed copies); the rest are counted."""
+        rows, texts = [], []
+        for i, caption in enumerate(global_captions):
+            p = perturb_caption(caption, rng)
+            if p is None:
+                self.skipped[NOTHING_TO_PERTURB] += 1
+            else:
+                rows.append(i)
+                texts.append(p.text)
+        return rows, texts
+
+    def _frame_labels(self, styles: list[dict], num_frames: int, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, P, T) labels of every training phrase (its target's labels); padding frames unknown."""
+        owner = self.phrase_targets
+        out = np.full((len(styles), len(owner), num_frames), UNKNOWN, dtype=np.float32)
+        for i, (style, n) in enumerate(zip(styles, lengths.tolist())):
+            if style["segments"] is None:
+                self.skipped[NO_SEGMENTS] += 1
+                continue
+            per_target = frame_labels(style["segments"], GROUNDING_TARGETS, int(n), self.model.frame_shift,
+                                      style["voice_quality"])
+            out[i, :, :n] = per_target[owner]
+        return torch.from_numpy(out).to(self.device)
+
     def _loss_step(self, batch: dict) -> dict | None:
         self.skipped.update(batch["left_out"])  # clips whose audio could not be used
-        task = self.tasks.draw(self.step) if self.tasks else None
+        task = self._task()
         rng = np.random.default_rng([self.cfg.seed, self.step, self.rank])
         rows, texts = select_texts(batch["captions"], task, rng, self.cfg.data.stage1_kinds, self.skipped)
         b = self._min_over_ranks(len(rows))  # labels index the global batch: the same B on every rank
@@ -240,21 +284,43 @@ class Trainer:
             return None
         batch = take_rows(batch, rows[:b])
         texts = [t for group in texts for t in group[:b]]
+        local_rows, perturbed = [], []
+        if self.cfg.stage == 3 and self.cfg.loss.local_weight > 0:
+            local_rows, perturbed = self._perturbed(texts[:b], rng)  # texts[:b]: each clip's global caption
+        grounding = self.cfg.grounding.weight > 0
+        # one text batch: the captions, then the perturbed captions, then the grounding phrases
+        all_texts = texts + perturbed + (self.phrases if grounding else [])
         cuda = self.device.type == "cuda"
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=cuda and self.cfg.bf16):
             if self.text_cache is not None:
-                text_args = {"text_pooled": self.text_cache(texts)}
+                text_args = {"text_pooled": self.text_cache(all_texts)}
             else:
-                tok = self.model.text_encoder.tokenize(texts, self.device)
+                tok = self.model.text_encoder.tokenize(all_texts, self.device)
                 text_args = {"input_ids": tok["input_ids"], "attention_mask": tok["attention_mask"]}
-            out = self.ddp(batch["inputs"].to(self.device), batch["lengths"].to(self.device), **text_args)
-            args = [out["speech_features"].float(), out["text_features"].float(), out["logit_scale"].float()]
+            out = self.ddp(batch["inputs"].to(self.device), batch["lengths"].to(self.device), frames=grounding,
+                           **text_args)
+            speech, text = out["speech_features"].float(), out["text_features"].float()
+            scale, n = out["logit_scale"].float(), len(texts)
+            args = [speech, text[:n], scale]
             if self.cfg.loss_kind == "sigmoid":
                 args.append(out["logit_bias"].float())
-            loss = self.loss_fn(*args)["loss"]
+            parts = {"clip": self.loss_fn(*args)["loss"]}
+            loss = parts["clip"]
+            if local_rows:
+                index = torch.as_tensor(local_rows, device=speech.device)
+                pairs = torch.stack([text[index], text[n:n + len(perturbed)]], dim=1)  # (B', 2, D): true, perturbed
+                parts["local"] = self.local_loss(speech[index], pairs, scale)["loss"]
+                loss = loss + self.cfg.loss.local_weight * parts["local"]
+            if grounding:
+                labels = self._frame_labels(batch["styles"], out["frame_features"].shape[1], out["frame_lengths"])
+                parts["frame"] = self.frame_loss(out["frame_features"].float(), text[n + len(perturbed):], labels,
+                                                 out["frame_logit_scale"].float(),
+                                                 out["frame_logit_bias"].float())["loss"]
+                loss = loss + self.cfg.grounding.weight * parts["frame"]
         self._stop_unless_finite(loss, batch["cut_ids"])
         (loss * backward_scale(self.world_size)).backward()
         return {"loss": float(loss.detach()), "task": task, "clips": b,
+                "parts": {k: float(v.detach()) for k, v in parts.items()},
                 "audio_seconds": self.dataset.input_spec.seconds(batch["lengths"])}
 
     def _stop_unless_finite(self, loss: torch.Tensor, cut_ids: list[str]) -> None:
@@ -295,7 +361,7 @@ class Trainer:
         self._iter = self._loader()
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"stage {cfg.stage}", unit="step",
                    disable=not (self.progress and self.rank == 0))
-        window = {"clips": 0, "audio": 0.0, "t": time.time(), "loss": []}
+        window = {"clips": 0, "audio": 0.0, "t": time.time(), "loss": [], "parts": {}}
         while self.step < cfg.max_steps:
             result = self.train_step(self._next_batch())
             if result is None:
@@ -303,6 +369,8 @@ class Trainer:
             window["clips"] += result["clips"]
             window["audio"] += result["audio_seconds"]
             window["loss"].append(result["loss"])
+            for k, v in result["parts"].items():
+                window["parts"].setdefault(k, []).append(v)
             bar.update()
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 self._log(writer, bar, window)
@@ -322,6 +390,12 @@ class Trainer:
         }
         if self.tasks:
             scalars["train/p_task1"] = self.tasks.probability(self.step)
+        if len(window["parts"]) > 1:  # the loss's parts (unweighted) when there are several
+            scalars.update({f"train/loss_{k}": float(np.mean(v)) for k, v in window["parts"].items()})
+        if self.model.frame_head is not None and self.cfg.grounding.weight > 0:
+            calibration = self.model.frame_head.calibration
+            scalars["train/frame_tau"] = float(calibration.logit_scale.detach().neg().exp())
+            scalars["train/frame_bias"] = float(calibration.logit_bias.detach())
         if writer is not None:
             for k, v in scalars.items():
                 writer.add_scalar(k, v, self.step)
@@ -329,7 +403,7 @@ class Trainer:
                 writer.add_scalar(f"skipped/{reason}", n, self.step)
         bar.set_postfix(loss=f"{loss:.3f}", scale=f"{scalars['train/logit_scale']:.1f}",
                         clips_s=f"{scalars['train/clips_per_s']:.1f}")
-        window.update(clips=0, audio=0.0, t=time.time(), loss=[])
+        window.update(clips=0, audio=0.0, t=time.time(), loss=[], parts={})
 
     def _export(self, writer) -> Path:
         model_dir = self.out / "model"
