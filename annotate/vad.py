@@ -19,8 +19,8 @@ from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
 from annotate.config import VADConfig
+from clsp.audio import SAMPLING_RATE
 
-SAMPLING_RATE = 16000
 WINDOW_S = 600.0  # seconds of a long recording that Silero sees at a time
 KEEP_CUSTOM = ("gender", "split")
 MIN_SUPERVISION_OVERLAP = 0.5  # a supervision goes with the piece holding more than half of it
