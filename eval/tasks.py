@@ -16,7 +16,7 @@ from clsp.data.captions import get_captions
 from clsp.errors import ClspError
 from eval.embed import embed_audio
 from eval.retrieval import bidirectional_retrieval
-from eval.zeroshot import classification_metrics, zero_shot_predict
+from eval.zeroshot import classification_metrics, label_scores
 
 CAPTION_CHOICE = {"global": "first", "fine": "last"}
 
@@ -48,10 +48,8 @@ def zero_shot(model, cuts: Sequence, field: str, labels: Sequence[str], prompts:
     groups = [[p] if isinstance(p, str) else list(p) for p in prompts]
     rows = [i for i, c in enumerate(cuts) if (c.custom or {}).get(field) in labels]
     true = torch.tensor([labels.index(cuts[i].custom[field]) for i in rows], dtype=torch.long)
-    flat = [p for group in groups for p in group]
-    prompt_classes = torch.tensor([c for c, group in enumerate(groups) for _ in group])
     emb = _speech_rows(model, cuts, rows, speech, batch_size, progress)
-    pred = zero_shot_predict(emb, model.encode_text(flat), prompt_classes)
+    pred = label_scores(model, emb, groups).argmax(dim=1)
     out = classification_metrics(pred, true, len(labels))
     out["per_class_recall"] = dict(zip(labels, out["per_class_recall"]))
     return {**out, "n": len(rows), "skipped": len(cuts) - len(rows), "field": field, "labels": labels,
