@@ -237,7 +237,7 @@ def _run_grounding(args: argparse.Namespace) -> int:
     cuts = list(read_cuts(args.manifest))
     if not any((c.custom or {}).get("style_segments") for c in cuts):
         raise ClspError(f"{args.manifest}: no cut has 'style_segments' (times and labels) to evaluate grounding on")
-    result = evaluate_grounding(_load_model(args.model), cuts, threshold=args.threshold, batch_size=args.batch_size,
+    result = evaluate_grounding(_load_model(args.model, args), cuts, threshold=args.threshold, batch_size=args.batch_size,
                                 progress=_progress(args))
     result["manifest"] = str(args.manifest)
     return _finish_run(args, "grounding", result, grounding_markdown(result, f"Style grounding: {args.manifest}"))
@@ -250,7 +250,7 @@ def _run_ground(args: argparse.Namespace) -> int:
     for path in args.audio:
         if not Path(path).is_file():
             raise ClspError(f"{path}: audio file not found")
-    result = ground(_load_model(args.model), args.audio, texts, threshold=args.threshold, batch_size=args.batch_size)
+    result = ground(_load_model(args.model, args), args.audio, texts, threshold=args.threshold, batch_size=args.batch_size)
     if args.plot:
         from eval.grounding import plot_grounding
 

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clsp.audio import SAMPLING_RATE
 from clsp.grounding import (GROUNDING_TARGETS, GroundingTarget, frame_labels, phrase_scores, spans_from_scores,
                             spans_to_frames)
-from eval.embed import load_item, progress_bar
+from eval.embed import progress_bar
 from eval.report import markdown_table
 
 
@@ -51,7 +50,7 @@ def evaluate_grounding(model, cuts: Sequence, threshold: float = 0.5,
     with progress_bar(len(rows), progress, "grounding") as bar:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            all_scores = phrase_scores(model, [(load_item(c), SAMPLING_RATE) for c in chunk], phrases, batch_size)
+            all_scores = phrase_scores(model, chunk, phrases, batch_size)
             for cut, scores in zip(chunk, all_scores):
                 labels = frame_labels(cut.custom["style_segments"], targets, scores.shape[1], hop,
                                       cut.custom.get("voice_quality"))

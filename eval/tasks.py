@@ -21,11 +21,6 @@ from eval.zeroshot import classification_metrics, label_scores
 CAPTION_CHOICE = {"global": "first", "fine": "last"}
 
 
-def audio_paths(cuts) -> list[str]:
-    """The audio file of each cut (whole-file cuts; :func:`eval.embed.embed_audio` takes cuts themselves)."""
-    return [cut.recording.sources[0].source for cut in cuts]
-
-
 def _speech_rows(model, cuts: Sequence, rows: list[int], speech: torch.Tensor | None, batch_size: int,
                  progress: bool | None) -> torch.Tensor:
     if speech is not None:
