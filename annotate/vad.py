@@ -107,8 +107,8 @@ class SileroSplitter:
     def split(self, cut: Cut, min_peak: float = 0.0) -> list[Cut]:
         """The piece cuts of ``cut`` (empty when no speech is found). The recording is read window by window
         (:func:`clsp.audio.audio_windows`); unreadable, empty, NaN/inf audio or a peak below ``min_peak``
-        (silence) raise :class:`annotate.audio_checks.AudioReject`."""
-        from annotate.audio_checks import AudioReject
+        (silence) raise :class:`clsp.audio_checks.AudioReject`."""
+        from clsp.audio_checks import AudioReject
         from clsp.audio import AudioError, audio_windows
 
         spans: list[tuple[float, float]] = []

@@ -1,4 +1,5 @@
-"""Load a cut's audio for the engines, rejecting bad input with a reason instead of stopping the run.
+"""Load a cut's audio for annotate's engines and for augment, rejecting bad input with a reason instead of
+stopping the run.
 
 Checks, in order (each failure raises :class:`AudioReject` with a ``code`` and a one-line detail):
 
