@@ -27,13 +27,13 @@ import numpy as np
 from lhotse.cut import Cut
 from tqdm import tqdm
 
-from annotate.audio_checks import AudioReject, check_header, load_checked_audio
 from annotate.config import AnnotateConfig
 from annotate.engines.base import Engine, GenerationRequest, GenerationResult, fail_fast, public_engine_config
 from annotate.prompts import PromptTemplate, load_prompt
 from annotate.rows import Row, RowPlan, clean_output, make_request
 from annotate.shards import ShardIndex, ShardWriter, manifest_stem, new_run_id, write_manifest_stream
 from annotate.vad import SileroSplitter
+from clsp.audio_checks import AudioReject, check_header, load_checked_audio
 from clsp.config import to_dict
 from clsp.data.captions import Caption, add_captions, get_captions, with_captions
 from clsp.data.manifest import count_cuts, id_hash, read_cuts, resolve_inputs

@@ -1,4 +1,5 @@
-"""Versioned caption prompt templates (``configs/prompts/<name>.v<version>.yaml``).
+"""Versioned caption prompt templates (``configs/prompts/<name>.v<version>.yaml``), and the one loader of
+versioned prompt files (:func:`prompt_path`, :func:`load_versioned`) that verify's checklist prompt uses too.
 
 A template is either ``instruct`` (a system text and one user text per caption kind, following CLSP's
 rules: the voice only, never the words, never background or recording quality, never absence, no
@@ -15,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from lhotse.cut import Cut
 
@@ -24,6 +25,7 @@ from clsp.errors import ClspError, ConfigError
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "configs" / "prompts"
 _FILE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)\.v(?P<version>\d+)\.ya?ml$")
+P = TypeVar("P")
 
 
 @dataclass
@@ -86,24 +88,47 @@ def available_prompts(prompts_dir: Path = PROMPTS_DIR) -> list[str]:
     return found
 
 
-def load_prompt(ref: str, prompts_dir: Path = PROMPTS_DIR) -> PromptTemplate:
-    """A template by ``name@version``, ``name`` (its newest version) or a path to a YAML file."""
-    if ref.endswith((".yaml", ".yml")) or "/" in ref:
-        return load_config(PromptTemplate, Path(ref))
-    name, _, version = ref.partition("@")
-    if version and not version.isdigit():
-        raise ConfigError(f"prompt {ref!r}: expected 'name@version' with an integer version, e.g. clsp-style@1")
+def _is_path(ref: str | Path) -> bool:
+    return isinstance(ref, Path) or str(ref).endswith((".yaml", ".yml")) or "/" in str(ref)
+
+
+def prompt_path(ref: str | Path, prompts_dir: Path = PROMPTS_DIR) -> Path:
+    """The file of a prompt: ``name@version`` → ``<prompts_dir>/<name>.v<version>.yaml``, ``name`` → its newest
+    version; a ``Path``, or a string ending in ``.yaml``/``.yml`` or holding a ``/``, is a file (as given when
+    it exists, else relative to the project root). Unknown names are a one-line :class:`ConfigError`
+    naming the file looked for and the prompts there are."""
+    if _is_path(ref):
+        p = Path(ref)
+        root_relative = PROMPTS_DIR.parents[1] / p
+        return root_relative if not (p.is_absolute() or p.exists()) and root_relative.exists() else p
+    name, at, version = str(ref).partition("@")
+    if not name or (at and not version.isdigit()):
+        raise ConfigError(f"prompt {str(ref)!r}: expected 'name@version' with an integer version, e.g. clsp-style@1")
     versions = {int(m["version"]): p for p in Path(prompts_dir).glob(f"{name}.v*.y*ml")
                 if (m := _FILE.match(p.name)) and m["name"] == name}
     if not versions or (version and int(version) not in versions):
+        wanted = Path(prompts_dir) / f"{name}.v{int(version) if version else '<N>'}.yaml"
         choices = ", ".join(available_prompts(prompts_dir)) or "none"
-        raise ConfigError(f"prompt {ref!r} not found in {prompts_dir} (available: {choices})")
-    path = versions[int(version) if version else max(versions)]
-    template = load_config(PromptTemplate, path)
-    if template.name != name or path.name != f"{name}.v{template.version}{path.suffix}":
-        raise ConfigError(f"{path}: declares name '{template.name}' version {template.version}, "
-                          f"which does not match its file name")
-    return template
+        raise ConfigError(f"prompt {str(ref)!r} not found: no file {wanted} (available: {choices})")
+    return versions[int(version) if version else max(versions)]
+
+
+def load_versioned(cls: type[P], ref: str | Path, prompts_dir: Path = PROMPTS_DIR) -> P:
+    """The prompt dataclass ``cls`` (with ``name`` and ``version`` fields) from :func:`prompt_path`'s file;
+    a prompt found by name must declare the name and version of its file name. Errors name the file/key."""
+    path = prompt_path(ref, prompts_dir)
+    prompt = load_config(cls, path)
+    if not _is_path(ref):
+        name = str(ref).partition("@")[0]
+        if prompt.name != name or path.name != f"{name}.v{prompt.version}{path.suffix}":
+            raise ConfigError(f"{path}: declares name '{prompt.name}' version {prompt.version}, "
+                              f"which does not match its file name")
+    return prompt
+
+
+def load_prompt(ref: str | Path, prompts_dir: Path = PROMPTS_DIR) -> PromptTemplate:
+    """A caption template by ``name@version``, ``name`` (its newest version) or a path to a YAML file."""
+    return load_versioned(PromptTemplate, ref, prompts_dir)
 
 
 def tag_values(cut: Cut, fields: list[str]) -> dict[str, str]:

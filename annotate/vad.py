@@ -19,8 +19,8 @@ from lhotse.cut import Cut
 from lhotse.utils import fastcopy
 
 from annotate.config import VADConfig
+from clsp.audio import SAMPLING_RATE
 
-SAMPLING_RATE = 16000
 WINDOW_S = 600.0  # seconds of a long recording that Silero sees at a time
 KEEP_CUSTOM = ("gender", "split")
 MIN_SUPERVISION_OVERLAP = 0.5  # a supervision goes with the piece holding more than half of it
@@ -107,8 +107,8 @@ class SileroSplitter:
     def split(self, cut: Cut, min_peak: float = 0.0) -> list[Cut]:
         """The piece cuts of ``cut`` (empty when no speech is found). The recording is read window by window
         (:func:`clsp.audio.audio_windows`); unreadable, empty, NaN/inf audio or a peak below ``min_peak``
-        (silence) raise :class:`annotate.audio_checks.AudioReject`."""
-        from annotate.audio_checks import AudioReject
+        (silence) raise :class:`clsp.audio_checks.AudioReject`."""
+        from clsp.audio_checks import AudioReject
         from clsp.audio import AudioError, audio_windows
 
         spans: list[tuple[float, float]] = []

@@ -27,13 +27,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from annotate.audio_checks import load_checked_audio  # noqa: E402
 from annotate.config import AnnotateConfig  # noqa: E402
 from annotate.engines.base import EngineConfig  # noqa: E402
 from annotate.engines.registry import build_engine  # noqa: E402
 from annotate.pipeline import annotate, prompt_for  # noqa: E402
 from annotate.prompts import load_prompt  # noqa: E402
 from annotate.rows import RowPlan, make_request  # noqa: E402
+from clsp.audio_checks import load_checked_audio  # noqa: E402
 from clsp.config import load_config  # noqa: E402
 from clsp.data.manifest import read_cuts  # noqa: E402
 from clsp.synth.corpus import SynthConfig, synthesize_corpus  # noqa: E402

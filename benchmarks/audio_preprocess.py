@@ -21,10 +21,10 @@ import torch
 from lhotse import Recording
 from lhotse.utils import fastcopy
 
-from annotate.audio_checks import load_checked_audio
 from annotate.config import VADConfig
 from annotate.vad import SileroSplitter
 from clsp.audio import resample
+from clsp.audio_checks import load_checked_audio
 from clsp.data.manifest import read_cuts
 from clsp.synth.corpus import SynthConfig, synthesize_corpus
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def build_requests(corpus: Path, views: int, max_tokens: int, model: str) -> list:
-    from annotate.audio_checks import load_checked_audio
+    from clsp.audio_checks import load_checked_audio
     from annotate.engines.base import SamplingConfig
     from annotate.prompts import load_prompt
     from annotate.rows import RowPlan, make_request

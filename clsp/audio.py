@@ -1,5 +1,8 @@
 """Audio input for the model API: file paths, (array, sampling_rate) pairs or lhotse cuts → 16 kHz mono float32.
 
+A cut is always read through lhotse (``cut.load_audio()``): its own span of its recording, whatever the
+source type, so segments of long recordings work.
+
 Long audio is read in windows (:func:`audio_windows`): a file is never decoded whole, so memory stays
 bounded by the window, whatever the recording's length.
 """
@@ -21,7 +24,7 @@ from scipy.signal import resample_poly
 from clsp.errors import ClspError, one_line
 
 SAMPLING_RATE = 16000
-AudioItem = Union[str, Path, tuple[np.ndarray, int]]
+AudioItem = Union[str, Path, tuple[np.ndarray, int], Any]  # Any: a lhotse cut (its own span is read)
 
 
 class AudioError(ClspError):
@@ -40,8 +43,25 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLING_RATE) -> np.n
     return resample_poly(audio, sr_out // g, sr_in // g).astype(np.float32)
 
 
+def _is_cut(item: Any) -> bool:
+    return hasattr(item, "load_audio") and hasattr(item, "truncate")
+
+
+def _cut_samples(cut: Any) -> np.ndarray:
+    """A lhotse cut's own span of its recording (lhotse reads it: segments, any source type) → (S,) mono."""
+    try:
+        samples = np.asarray(cut.load_audio(), dtype=np.float32)
+    except Exception as e:  # lhotse raises many kinds (missing file, bad header, ffmpeg)
+        raise AudioError("undecodable", f"{describe(cut)}: cannot load audio "
+                         f"({one_line(f'{type(e).__name__}: {e}', 200)})") from None
+    return samples.mean(axis=0) if samples.ndim == 2 else samples
+
+
 def load_audio(item: AudioItem, sampling_rate: int = SAMPLING_RATE) -> np.ndarray:
-    """A path or ``(array, sr)`` → (S,) float32 mono at ``sampling_rate`` Hz (channels averaged)."""
+    """A path, an ``(array, sr)`` pair or a lhotse cut → (S,) float32 mono at ``sampling_rate`` Hz
+    (channels averaged)."""
+    if _is_cut(item):
+        return _checked(_cut_samples(item), item.sampling_rate, describe(item), sampling_rate)
     if isinstance(item, (str, Path)):
         try:
             audio, sr = sf.read(str(item), dtype="float32", always_2d=True)
@@ -88,18 +108,12 @@ def audio_windows(item: Any, window_s: float, sampling_rate: int = SAMPLING_RATE
                                    sampling_rate)
         except (sf.LibsndfileError, RuntimeError, OSError) as e:
             raise AudioError("undecodable", f"{item}: cannot read audio ({one_line(e, 200)})") from None
-    elif hasattr(item, "load_audio") and hasattr(item, "truncate"):  # a lhotse cut: read its own span
+    elif _is_cut(item):  # a lhotse cut: read its own span
         n = max(1, math.ceil(item.duration / window_s - 1e-9))
         for k in range(n):
             piece = item if n == 1 else item.truncate(offset=k * item.duration / n, duration=item.duration / n,
                                                        preserve_id=True)
-            try:
-                samples = np.asarray(piece.load_audio(), dtype=np.float32)
-            except Exception as e:  # lhotse raises many kinds (missing file, bad header, ffmpeg)
-                raise AudioError("undecodable", f"{name}: cannot load audio "
-                                 f"({one_line(f'{type(e).__name__}: {e}', 200)})") from None
-            yield _checked(samples.mean(axis=0) if samples.ndim == 2 else samples, item.sampling_rate, name,
-                           sampling_rate)
+            yield _checked(_cut_samples(piece), item.sampling_rate, name, sampling_rate)
     else:
         audio = load_audio(item, sampling_rate)
         for a, b in _bounds(len(audio), sampling_rate, window_s):

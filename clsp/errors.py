@@ -2,13 +2,17 @@
 
 import re
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def one_line(text: object, max_chars: int = 300) -> str:
-    """Control characters and whitespace runs made single spaces, cut to ``max_chars`` (with '...')."""
-    flat = " ".join(_CONTROL.sub(" ", str(text)).split())
-    return flat if len(flat) <= max_chars else flat[: max_chars - 3] + "..."
+def one_line(text: object, max_chars: int = 300, tail: bool = False) -> str:
+    """Terminal colours removed, control characters and whitespace runs made single spaces, cut to
+    ``max_chars`` with '...' (keeping the end with ``tail``: a Ray task error ends with its cause)."""
+    flat = " ".join(_CONTROL.sub(" ", _ANSI.sub("", str(text))).split())
+    if len(flat) <= max_chars:
+        return flat
+    return "..." + flat[3 - max_chars:] if tail else flat[: max_chars - 3] + "..."
 
 
 class ClspError(Exception):

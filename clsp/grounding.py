@@ -127,7 +127,7 @@ def spans_to_frames(spans: Sequence[tuple[float, float]], num_frames: int, frame
 
 
 def phrase_scores(model, items: Sequence[Any], phrases: Sequence[str], batch_size: int = 16) -> list[np.ndarray]:
-    """(P, T_i) float32 scores sigmoid(<phrase, frame> / tau + b) per item (paths or (array, rate) pairs)."""
+    """(P, T_i) float32 scores sigmoid(<phrase, frame> / tau + b) per item (paths, (array, rate) pairs or lhotse cuts)."""
     if model.frame_head is None:
         raise ClspError("this model has no frame head: train it with a grounding loss (grounding.weight > 0)")
     text = model.encode_text(list(phrases))

@@ -68,7 +68,7 @@ def plot_similarity_map(model, cuts: Sequence, path: Path, per_group: int = 6) -
             groups[key].append(cut)
     chosen = [c for key in sorted(groups) for c in groups[key]]
     labels = [f"{key[0][0]}/{key[1]}" for key in sorted(groups) for _ in groups[key]]
-    speech = model.encode_audio([c.recording.sources[0].source for c in chosen])
+    speech = model.encode_audio(chosen)
     text = model.encode_text([pick_caption(c, "global") for c in chosen])
     sim = (speech @ text.T).numpy()
     fig = _figure(7.5, 6.5)
@@ -221,7 +221,7 @@ def plot_grounding_example(model, cuts: Sequence, path: Path) -> Path | None:
     if pick is None:
         return None
     targets = [t for t in GROUNDING_TARGETS if t.attribute in ("speaking_rate", "loudness")]
-    result = ground(model, [pick.recording.sources[0].source], [t.phrase for t in targets])
+    result = ground(model, [pick], [t.phrase for t in targets], names=[pick.id])
     clip = {**result["results"][0], "frame_shift": result["frame_shift"], "threshold": result["threshold"]}
     truth = {t.phrase: target_spans(pick.custom["style_segments"], t) for t in targets}
     return plot_grounding(clip, path, truth, title=f"{pick.id} (unseen voice)")

@@ -16,13 +16,11 @@ scored against every frame and thresholded; against the frame labels of :func:`c
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from clsp.audio import SAMPLING_RATE, audio_windows
 from clsp.grounding import (GROUNDING_TARGETS, GroundingTarget, frame_labels, phrase_scores, spans_from_scores,
                             spans_to_frames)
 from eval.embed import progress_bar
@@ -52,7 +50,7 @@ def evaluate_grounding(model, cuts: Sequence, threshold: float = 0.5,
     with progress_bar(len(rows), progress, "grounding") as bar:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            all_scores = phrase_scores(model, [(next(audio_windows(c, math.inf)), SAMPLING_RATE) for c in chunk], phrases, batch_size)
+            all_scores = phrase_scores(model, chunk, phrases, batch_size)
             for cut, scores in zip(chunk, all_scores):
                 labels = frame_labels(cut.custom["style_segments"], targets, scores.shape[1], hop,
                                       cut.custom.get("voice_quality"))

@@ -13,7 +13,7 @@ import torch
 
 from eval.embed import embed_audio, item_name
 from eval.presets import template_prompts
-from eval.zeroshot import class_scores
+from eval.zeroshot import label_scores
 
 
 def score(model, audio: Sequence[Any], texts: Sequence[str] = (), ref_audio: Sequence[Any] = (),
@@ -48,10 +48,8 @@ def classify(model, audio: Sequence[Any], labels: Sequence[str], template: str =
     """
     labels = list(labels)
     prompts = {lab: list(prompts[lab]) for lab in labels} if prompts else template_prompts(labels, template)
-    flat = [p for lab in labels for p in prompts[lab]]
-    classes = torch.tensor([c for c, lab in enumerate(labels) for _ in prompts[lab]])
     speech = embed_audio(model, audio, batch_size=batch_size, progress=progress, desc="audio")
-    per_label = class_scores(speech @ model.encode_text(flat).T, classes)
+    per_label = label_scores(model, speech, [prompts[lab] for lab in labels])
     probs = (per_label * model.logit_scale.detach().exp().cpu()).softmax(dim=1)
     pred = per_label.argmax(dim=1)
     results = [{"audio": item_name(a), "label": labels[int(k)],

@@ -16,14 +16,9 @@ from clsp.data.captions import get_captions
 from clsp.errors import ClspError
 from eval.embed import embed_audio
 from eval.retrieval import bidirectional_retrieval
-from eval.zeroshot import classification_metrics, zero_shot_predict
+from eval.zeroshot import classification_metrics, label_scores
 
 CAPTION_CHOICE = {"global": "first", "fine": "last"}
-
-
-def audio_paths(cuts) -> list[str]:
-    """The audio file of each cut (whole-file cuts; :func:`eval.embed.embed_audio` takes cuts themselves)."""
-    return [cut.recording.sources[0].source for cut in cuts]
 
 
 def _speech_rows(model, cuts: Sequence, rows: list[int], speech: torch.Tensor | None, batch_size: int,
@@ -48,10 +43,8 @@ def zero_shot(model, cuts: Sequence, field: str, labels: Sequence[str], prompts:
     groups = [[p] if isinstance(p, str) else list(p) for p in prompts]
     rows = [i for i, c in enumerate(cuts) if (c.custom or {}).get(field) in labels]
     true = torch.tensor([labels.index(cuts[i].custom[field]) for i in rows], dtype=torch.long)
-    flat = [p for group in groups for p in group]
-    prompt_classes = torch.tensor([c for c, group in enumerate(groups) for _ in group])
     emb = _speech_rows(model, cuts, rows, speech, batch_size, progress)
-    pred = zero_shot_predict(emb, model.encode_text(flat), prompt_classes)
+    pred = label_scores(model, emb, groups).argmax(dim=1)
     out = classification_metrics(pred, true, len(labels))
     out["per_class_recall"] = dict(zip(labels, out["per_class_recall"]))
     return {**out, "n": len(rows), "skipped": len(cuts) - len(rows), "field": field, "labels": labels,

@@ -34,6 +34,16 @@ def zero_shot_predict(speech: torch.Tensor, prompts: torch.Tensor,
     return class_scores(speech @ prompts.T, prompt_classes).argmax(dim=1)
 
 
+def label_scores(model, speech: torch.Tensor, prompt_groups: Sequence[Sequence[str]]) -> torch.Tensor:
+    """(N, D) unit clip embeddings and one group of prompts per class → (N, C) cosine scores, each class
+    scoring as its best prompt; the prompts go through ``model.encode_text`` once, in one list.
+    The one zero-shot scorer: ``clsp eval zeroshot`` (:func:`eval.tasks.zero_shot`), ``clsp classify``
+    (:func:`eval.scoring.classify`) and the style probes all use it."""
+    flat = [p for group in prompt_groups for p in group]
+    classes = torch.tensor([c for c, group in enumerate(prompt_groups) for _ in group])
+    return class_scores(speech @ model.encode_text(flat).T, classes)
+
+
 def classification_metrics(pred: torch.Tensor, true: torch.Tensor, num_classes: int) -> dict:
     """WA, UA, per-class recall (None for classes absent from ``true``) and the (C, C) confusion matrix
     (rows = true class, columns = predicted), plus ``n``."""

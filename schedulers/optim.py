@@ -14,8 +14,8 @@ Eden (lr schedule, per optimiser step ``b`` counted in batches and epoch ``e``):
 
 with ``Lb = lr_batches`` (batches) and ``Le = lr_epochs`` (epochs). Recipe: stage 1 base_lr 0.045
 with the pretrained encoders at scale 0.0222 (lr ~0.001); stage 2 base_lr 0.001, scale 1.
-Call ``scheduler.step_batch()`` after every optimiser step and ``scheduler.step_epoch()`` at
-the end of each epoch.
+Call ``scheduler.step_batch()`` after every optimiser step and ``scheduler.step_epoch(epoch)`` when
+an epoch ends (``clsp/train/trainer.py`` does both).
 """
 
 from __future__ import annotations

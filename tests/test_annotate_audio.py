@@ -14,10 +14,10 @@ from lhotse import MonoCut, Recording, SupervisionSegment
 from lhotse.audio import AudioSource
 from lhotse.utils import fastcopy
 
-from annotate.audio_checks import AudioReject, load_checked_audio
 from annotate.config import VADConfig
 from annotate.vad import SileroSplitter, plan_pieces
 from clsp.audio import resample
+from clsp.audio_checks import AudioReject, load_checked_audio
 from clsp.data.manifest import read_cuts, write_cuts
 
 SR = 16000

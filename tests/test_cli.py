@@ -50,3 +50,13 @@ def test_bad_config_is_one_line_and_exit_2(tmp_path):
     run = subprocess.run([CLSP, "synth", "--out", str(tmp_path / "o"), "--set", "max_segmnts=2"],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "unknown key 'max_segmnts'" in run.stderr and run.stderr.count("\n") == 1
+
+
+def test_one_line_flattens_errors_keeping_the_head_or_the_tail():
+    from clsp.errors import one_line
+
+    coloured = "\x1b[31mRayTaskError\x1b[0m:\n  Traceback\tlines\r\n"
+    assert one_line(coloured) == "RayTaskError: Traceback lines"
+    long = "head " + "x" * 50 + " cause"
+    assert one_line(long, 20) == long[:17] + "..." and len(one_line(long, 20)) == 20
+    assert one_line(long, 20, tail=True) == "..." + long[-17:]

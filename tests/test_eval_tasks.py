@@ -5,16 +5,19 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from scipy import stats
 from sklearn.metrics import top_k_accuracy_score
 
+from clsp.audio import load_audio
 from clsp.cli import main
 from clsp.data.captions import get_captions
 from clsp.data.manifest import read_cuts, split_manifest_path
 from clsp.errors import ClspError
 from eval.similarity import read_pairs, style_similarity
-from eval.tasks import audio_paths, caption_retrieval, pick_caption, zero_shot
+from eval.embed import embed_audio
+from eval.tasks import caption_retrieval, pick_caption, zero_shot
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def test_caption_choice_first_global_last_fine(test_cuts):
 @pytest.mark.parametrize("kind", ["global", "fine"])
 def test_caption_retrieval_is_the_full_matrix_ranking(model, test_cuts, kind):
     result = caption_retrieval(model, test_cuts, kind)
-    speech = model.encode_audio(audio_paths(test_cuts))
+    speech = model.encode_audio(test_cuts)
     text = model.encode_text([pick_caption(c, kind) for c in test_cuts])
     sim = (speech @ text.T).numpy()
     n = len(test_cuts)
@@ -48,7 +51,7 @@ def test_caption_retrieval_is_the_full_matrix_ranking(model, test_cuts, kind):
 def test_zero_shot_counts_and_agrees_with_argmax(model, test_cuts):
     labels = ["male", "female"]
     result = zero_shot(model, test_cuts, "gender", labels, ["A male speaker.", "A female speaker."])
-    speech = model.encode_audio(audio_paths(test_cuts))
+    speech = model.encode_audio(test_cuts)
     pred = (speech @ model.encode_text(["A male speaker.", "A female speaker."]).T).argmax(1)
     true = torch.tensor([labels.index(c.custom["gender"]) for c in test_cuts])
     assert result["n"] == len(test_cuts) and result["skipped"] == 0
@@ -66,6 +69,31 @@ def test_zero_shot_counts_and_agrees_with_argmax(model, test_cuts):
     partial = zero_shot(model, test_cuts, "gender", ["male", "robot"], ["A male speaker.", "A robot."])
     assert partial["per_class_recall"]["robot"] is None
     assert partial["skipped"] == sum(c.custom["gender"] == "female" for c in test_cuts)
+
+
+def test_segmented_cuts_are_read_through_lhotse_in_eval(model, test_cuts):
+    # cuts that start inside a longer recording (a VAD split, an imported corpus's segments): every eval path
+    # reads the cut's own span of the file, never the whole file
+    segs = [c.truncate(offset=0.4, duration=1.2) for c in test_cuts[:4]]
+    seg, whole = segs[0], test_cuts[0]
+    assert seg.start == pytest.approx(whole.start + 0.4) and seg.start > 0 and whole.duration > 2.0
+
+    def span(cut):  # the cut's samples, read from its file by hand
+        samples, sr = sf.read(cut.recording.sources[0].source, dtype="float32")
+        assert sr == 16000
+        return samples[round(cut.start * sr):round((cut.start + cut.duration) * sr)]
+
+    read, want = load_audio(seg), span(seg)
+    assert abs(len(read) - len(want)) <= 1
+    n = min(len(read), len(want))
+    np.testing.assert_allclose(read[:n], want[:n], atol=1e-6)
+    expected = model.encode_audio([(span(c), 16000) for c in segs])
+    got = embed_audio(model, segs)
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not torch.allclose(got[0], model.encode_audio([whole])[0], atol=1e-3)  # the whole file differs
+    prompts = ["A male speaker.", "A female speaker."]
+    assert zero_shot(model, segs, "gender", ["male", "female"], prompts) == \
+        zero_shot(model, segs, "gender", ["male", "female"], prompts, speech=expected)
 
 
 def write_ratings(tmp_path, small_corpus, rows):

@@ -8,7 +8,8 @@ from clsp.data import read_cuts, split_manifest_path
 from clsp.errors import ClspError, ConfigError
 from clsp.style.measure import MeasureConfig, measure_style
 from clsp.style.text import count_syllables, split_phrases
-from clsp.synth.render import SAMPLING_RATE, params_for, render_segment
+from clsp.audio import SAMPLING_RATE
+from clsp.synth.render import params_for, render_segment
 from clsp.synth.voices import VOICES, prepare_voice_dir
 from conftest import harmonic
 from verify.acoustic import AcousticConfig

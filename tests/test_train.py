@@ -307,3 +307,22 @@ def test_stage2_resume_continues_exactly(small_corpus, tmp_path):
         assert torch.equal(a[key], b[key]), key
     summaries = [json.loads((tmp_path / d / "train_summary.json").read_text()) for d in ("a", "b")]
     assert summaries[0] == {**summaries[1], "model": summaries[0]["model"]}
+
+
+def test_optim_lr_epochs_lowers_the_lr_when_an_epoch_of_the_sampler_ends(small_corpus, tmp_path):
+    # Eden's epoch factor ((e^2 + Le^2) / Le^2)^(-1/4): the trainer steps it when its sampler runs out
+    from clsp.train.trainer import Trainer
+    from schedulers.optim import current_lrs, eden_lr
+
+    cfg = config("demo-stage1.yaml", "optim.lr_epochs=0.5")
+    trainer = Trainer(cfg, small_corpus, tmp_path, progress=False)
+    trainer._iter = trainer._loader()
+    before = current_lrs(trainer.optimizer)
+    while trainer.epoch == 0:
+        trainer._next_batch()
+    assert trainer.epoch == 1 and trainer.scheduler.epoch == 1
+    o = cfg.optim
+    ratio = (eden_lr(1.0, 0, 1, o.lr_batches, o.lr_epochs, o.warmup_batches, o.warmup_start)
+             / eden_lr(1.0, 0, 0, o.lr_batches, o.lr_epochs, o.warmup_batches, o.warmup_start))
+    assert ratio == pytest.approx(5 ** -0.25)  # Le = 0.5: a drop a default Le = 100 would not give
+    assert current_lrs(trainer.optimizer) == pytest.approx([lr * ratio for lr in before], rel=1e-9)

@@ -26,7 +26,7 @@ from typing import Any
 import jsonschema
 
 from annotate.engines.base import Engine, GenerationRequest, fail_fast
-from clsp.config import load_config
+from annotate.prompts import load_versioned
 from clsp.errors import ClspError, one_line
 from verify.config import LLMCheckConfig
 
@@ -151,31 +151,10 @@ class VerifierPrompt:
         return ({"role": "system", "content": self.system.strip()}, {"role": "user", "content": user.strip()})
 
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "configs" / "prompts"
-
-
-def resolve_prompt_path(ref: str | Path) -> Path:
-    """``"name@version"`` → ``configs/prompts/<name>.v<version>.yaml``; anything else is a path to a prompt
-    YAML (as given when it exists, else relative to the project root)."""
-    text = str(ref)
-    name, at, version = text.partition("@")
-    if at and "/" not in text and not text.endswith((".yaml", ".yml")):
-        if not version.isdigit() or not name:
-            raise ClspError(f"prompt {text!r}: expected 'name@version' with an integer version, e.g. verifier@1")
-        path = PROMPTS_DIR / f"{name}.v{int(version)}.yaml"
-        if not path.is_file():
-            raise ClspError(f"prompt {text!r}: {path} not found")
-        return path
-    p = Path(ref)
-    if p.is_absolute() or p.exists():
-        return p
-    root_relative = PROMPTS_DIR.parents[1] / p
-    return root_relative if root_relative.exists() else p
-
-
 def load_prompt(ref: str | Path) -> VerifierPrompt:
-    """The checklist prompt named by ``ref`` (see :func:`resolve_prompt_path`); errors name the file/key."""
-    return load_config(VerifierPrompt, resolve_prompt_path(ref))
+    """The checklist prompt named by ``ref`` (``verifier@1``, ``verifier`` or a YAML path: see
+    :func:`annotate.prompts.prompt_path`); errors name the file/key."""
+    return load_versioned(VerifierPrompt, ref)
 
 
 @dataclass(frozen=True)

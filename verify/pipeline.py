@@ -27,15 +27,16 @@ import numpy as np
 from lhotse.cut import Cut
 
 import clsp.style.measure as style_measure
+from annotate.engines.base import public_engine_config
+from annotate.prompts import prompt_path
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
-from annotate.engines.base import public_engine_config
 from clsp.data.manifest import damaged_message, load_checked, resolve_inputs, write_cuts
 from clsp.errors import ManifestError
 from clsp.outputs import OutputLock, atomic_write_text
 from verify.acoustic import acoustic_check
 from verify.config import VerifyConfig
-from verify.llm_check import CheckItem, load_prompt, one_line, resolve_prompt_path, run_checklist
+from verify.llm_check import CheckItem, load_prompt, one_line, run_checklist
 from verify.rules import CaptionRules, reason_code
 
 SUMMARY_NAME = "verify_summary.json"
@@ -259,7 +260,7 @@ def run_fingerprint(cfg: VerifyConfig, manifests: list[Path], engine_id: list[st
     h = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode())
     h.update(json.dumps(engine_id).encode())
     if "llm" in cfg.checks:
-        h.update(resolve_prompt_path(cfg.llm.prompt).read_bytes())
+        h.update(prompt_path(cfg.llm.prompt).read_bytes())
     for m in manifests:
         h.update(m.name.encode() + _file_sha256(m).encode())
     return h.hexdigest()

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from annotate.engines.base import SAMPLING_RATE, EngineConfig, GenerationRequest, GenerationResult
+from annotate.engines.base import EngineConfig, GenerationRequest, GenerationResult
+from clsp.audio import SAMPLING_RATE
 from clsp.config import from_dict
 from clsp.errors import ClspError
 from clsp.style.describe import describe_fine, describe_global

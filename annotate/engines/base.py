@@ -21,9 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile as sf
 
+from clsp.audio import SAMPLING_RATE
 from clsp.errors import ClspError, one_line
-
-SAMPLING_RATE = 16000
 
 
 @dataclass(frozen=True)

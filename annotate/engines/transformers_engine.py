@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from annotate.engines.base import SAMPLING_RATE, EngineConfig, GenerationRequest, GenerationResult, SamplingConfig
+from annotate.engines.base import EngineConfig, GenerationRequest, GenerationResult, SamplingConfig
+from clsp.audio import SAMPLING_RATE
 from clsp.errors import ClspError
 
 # model_type -> (transformers class name, sub-module that generates text or None)

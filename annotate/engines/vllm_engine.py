@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from annotate.engines.base import EngineConfig, EngineDown, GenerationRequest, GenerationResult, with_audio
-from clsp.errors import ClspError
+from clsp.errors import ClspError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +78,6 @@ def _encode(key: int, messages: list[dict[str, Any]], params: dict[str, Any]) ->
     return {"row_key": key, "payload": json.dumps({"messages": messages, "sampling_params": params})}
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _one_line(text: Any, max_chars: int = 500, tail: bool = False) -> str:
-    """Errors as one line: terminal colours removed, whitespace collapsed, cut to ``max_chars`` (keeping
-    the end with ``tail``: a Ray task error ends with its cause)."""
-    text = " ".join(_ANSI.sub("", str(text or "")).split())
-    if len(text) <= max_chars:
-        return text
-    return "..." + text[3 - max_chars:] if tail else text[: max_chars - 3] + "..."
-
-
 def check_model_source(model: str) -> None:
     """Fail fast, before Ray and vLLM start (minutes of retries and tracebacks otherwise), when ``model`` is
     neither a local model folder nor fetchable from the Hugging Face hub (offline, or a wrong id)."""
@@ -106,7 +94,7 @@ def check_model_source(model: str) -> None:
         hf_hub_download(model, "config.json")
     except Exception as e:  # offline and not cached, no network, unknown id, gated
         raise EngineDown(f"engine 'vllm': model {model!r} is not a local folder and cannot be fetched from the "
-                         f"Hugging Face hub ({_one_line(f'{type(e).__name__}: {e}', 200)}); download it first "
+                         f"Hugging Face hub ({one_line(f'{type(e).__name__}: {e}', 200)}); download it first "
                          "or give a local path") from None
 
 
@@ -226,7 +214,7 @@ class _Stream:
                 self._deliver(row)
             self._fail("the vLLM pipeline ended")
         except BaseException as e:  # the pipeline died: every waiting request becomes an error result
-            self._fail(f"the vLLM pipeline failed: {type(e).__name__}: {_one_line(e, 400, tail=True)}")
+            self._fail(f"the vLLM pipeline failed: {type(e).__name__}: {one_line(e, 400, tail=True)}")
 
     def _deliver(self, row: dict[str, Any]) -> None:
         key = int(row["row_key"])
@@ -235,7 +223,7 @@ class _Stream:
         if entry is None:
             return  # a filler
         sink, req = entry
-        error = _one_line(row.get("error")) or None
+        error = one_line(row.get("error") or "", 500) or None
         text = row.get("generated_text")
         if error is None and text is None:
             error = "no generated_text in the engine's output row"
@@ -348,7 +336,7 @@ class VLLMEngine:
             try:
                 kw["structured_outputs_config"] = StructuredOutputsConfig(**kw["structured_outputs_config"])
             except (TypeError, ValueError) as e:
-                msg = f"engine 'vllm': engine_kwargs.structured_outputs_config: {_one_line(e, 300)}"
+                msg = f"engine 'vllm': engine_kwargs.structured_outputs_config: {one_line(e, 300)}"
                 raise ClspError(msg) from None
         return kw
 

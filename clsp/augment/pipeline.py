@@ -46,7 +46,7 @@ def clip_rng(seed: int, cut_id: str) -> np.random.Generator:
 
 def augment_cut(job: tuple[dict, str, AugmentRunConfig, str]) -> tuple[list[dict], list[dict], list[dict]]:
     """One input cut -> (output cut dicts, rejects, provenance of each copy). Never raises for bad audio."""
-    from annotate.audio_checks import AudioReject, load_checked_audio
+    from clsp.audio_checks import AudioReject, load_checked_audio
     from lhotse.serialization import deserialize_item
 
     from clsp.style.measure import measure_style

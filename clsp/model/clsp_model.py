@@ -213,7 +213,7 @@ class CLSPModel(nn.Module):
 
     @torch.no_grad()
     def encode_frames(self, items: list[AudioItem], batch_size: int = 16) -> list[torch.Tensor]:
-        """File paths or (array, sampling_rate) pairs → one (T_i, J) tensor of frame-head unit vectors per
+        """File paths, (array, sampling_rate) pairs or lhotse cuts → one (T_i, J) tensor of frame-head unit vectors per
         item, a frame every :attr:`frame_shift` seconds. Needs a frame head."""
         if self.frame_head is None:
             raise ClspError("this model has no frame head (train it with grounding.weight > 0)")

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from lhotse import Fbank, FbankConfig
 
-SAMPLING_RATE = 16000
+from clsp.audio import SAMPLING_RATE
 
 
 @lru_cache(maxsize=4)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from clsp.audio import SAMPLING_RATE
 from clsp.errors import ClspError
 from clsp.model.config import HFAudioConfig, SpeechEncoderConfig, ZipformerConfig
 from clsp.model.features import InputSpec
@@ -123,7 +124,7 @@ class HFAudioEncoder(nn.Module):
         """inputs (B, S) waveforms at 16 kHz, lengths (B,) samples → (B, T', D), lengths (B,) frames."""
         if self.is_whisper:
             waves = [w[:n].float().cpu().numpy() for w, n in zip(inputs, lengths.tolist())]
-            feats = self.feature_extractor(waves, sampling_rate=16000, return_tensors="pt").input_features
+            feats = self.feature_extractor(waves, sampling_rate=SAMPLING_RATE, return_tensors="pt").input_features
             out = self.model(input_features=feats.to(inputs.device, self.model.dtype)).last_hidden_state
             out_lens = torch.clamp((lengths + 319) // 320, max=out.shape[1])  # 50 Hz encoder frames
             return out, out_lens

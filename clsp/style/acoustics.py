@@ -13,10 +13,9 @@ import parselmouth
 from parselmouth.praat import call
 from scipy.signal import find_peaks
 
-from clsp.audio import resample
+from clsp.audio import SAMPLING_RATE, resample
 from clsp.style.text import count_syllables, split_phrases
 
-SAMPLING_RATE = 16000
 FRAME_S = 0.01
 
 Bounds = list[tuple[float, float]]

@@ -57,9 +57,9 @@ import numpy as np
 import parselmouth
 from scipy.ndimage import maximum_filter1d
 
-from clsp.audio import resample
+from clsp.audio import SAMPLING_RATE, resample
 from clsp.errors import ClspError
-from clsp.style.acoustics import (FRAME_S, SAMPLING_RATE, chunk_syllables, formant_shift_st, speech_chunks,
+from clsp.style.acoustics import (FRAME_S, chunk_syllables, formant_shift_st, speech_chunks,
                                   syllable_nuclei)
 from clsp.style.labels import GENDERS, LEVELS, StyleSpan, StyleSummary
 

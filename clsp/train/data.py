@@ -17,6 +17,7 @@ import torch
 from lhotse import CutSet
 from lhotse.dataset import DynamicBucketingSampler
 
+from clsp.audio import SAMPLING_RATE
 from clsp.data.captions import get_captions
 from clsp.data.manifest import find_split_manifest, read_cuts
 from clsp.errors import ClspError
@@ -90,7 +91,7 @@ def load_clip(cut) -> np.ndarray | str:
         if src.type == "file" and not Path(src.source).is_file():
             return "audio: file not found"
     try:
-        wave = cut.resample(16000).load_audio()[0]
+        wave = cut.resample(SAMPLING_RATE).load_audio()[0]
     except Exception:  # lhotse raises many kinds (bad header, 0-byte file, ffmpeg)
         return "audio: unreadable"
     if wave.size == 0:

@@ -234,6 +234,7 @@ class Trainer:
                         f"clips do not fill one batch of data.max_duration={d.max_duration} s in any of "
                         f"data.num_buckets={d.num_buckets} buckets; lower them or use more data") from None
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                self.scheduler.step_epoch(self.epoch)  # Eden's epoch factor (optim.lr_epochs)
                 self._iter = self._loader()
 
     def _min_over_ranks(self, n: int) -> int:

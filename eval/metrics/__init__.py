@@ -4,7 +4,8 @@
 - ``classification``: WA, UA, per-class recall and the confusion matrix;
 - ``correlation``: Pearson and Spearman between model scores and human ratings.
 
-The directories ship inside the installed package (pyproject ``package-data``), so
+The directories ship inside the installed package (pyproject's ``[tool.setuptools.packages.find]``
+includes ``eval*`` and finds them as namespace packages; checked in a built wheel), so
 ``evaluate.load(metric_path("retrieval"))`` works without the hub.
 """
 

@@ -1,4 +1,5 @@
-"""Load a cut's audio for the engines, rejecting bad input with a reason instead of stopping the run.
+"""Load a cut's audio for annotate's engines and for augment, rejecting bad input with a reason instead of
+stopping the run.
 
 Checks, in order (each failure raises :class:`AudioReject` with a ``code`` and a one-line detail):
 
@@ -19,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from lhotse.cut import Cut
 
-SAMPLING_RATE = 16000
+from clsp.audio import SAMPLING_RATE
+from clsp.errors import one_line
+
 
 
 class AudioReject(Exception):
@@ -35,12 +38,12 @@ class AudioReject(Exception):
         return f"{self.code}: {self.detail}"
 
 
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    """The most telling line of a (possibly multi-line, nested) loader error."""
+def _loader_error(err: BaseException, limit: int = 200) -> str:
+    """The most telling line of a (possibly multi-line, nested) loader error, as one line."""
     text = str(err)
     m = re.search(r"Error opening [^\n]*?: ([^\n]+)", text)
     line = m.group(1) if m else next((ln.strip() for ln in text.splitlines() if ln.strip()), type(err).__name__)
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return one_line(line, limit)
 
 
 def check_header(cut: Cut, length_tolerance_s: float = 0.1) -> None:
@@ -59,7 +62,7 @@ def check_header(cut: Cut, length_tolerance_s: float = 0.1) -> None:
         try:
             header = info(str(path))
         except Exception as e:  # lhotse tries every backend and raises its own error class
-            raise AudioReject("undecodable", f"'{path}': {_one_line(e)}") from None
+            raise AudioReject("undecodable", f"'{path}': {_loader_error(e)}") from None
         frames = getattr(header, "frames", None)
         if frames == 0:
             raise AudioReject("empty", f"'{path}' holds no samples")
@@ -82,7 +85,7 @@ def load_checked_audio(cut: Cut, length_tolerance_s: float = 0.1, min_peak: floa
     try:
         audio = src.load_audio()
     except Exception as e:
-        raise AudioReject("undecodable", _one_line(e)) from None
+        raise AudioReject("undecodable", _loader_error(e)) from None
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.mean(axis=0)
