@@ -136,6 +136,16 @@ def _add_manifest(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--status", default="kept", choices=["kept", "pending", "rejected"])
     ex.set_defaults(handler=_run_export_recipe)
 
+    sh = msub.add_parser("export-shar", help="a manifest and its audio -> Lhotse Shar shards (sequential reads)",
+                         description="Write the cuts (all custom fields kept) and their audio (FLAC) into numbered "
+                         "shards, OUT/cuts.NNNNNN.jsonl.gz + OUT/recording.NNNNNN.tar, with lhotse's CutSet.to_shar. "
+                         "`clsp train --data OUT` reads them in order, one tar per shard.")
+    sh.add_argument("--manifest", required=True, type=Path,
+                    help="the manifest to export (e.g. DATA/cuts_train.jsonl.gz)")
+    sh.add_argument("--out", required=True, type=Path, help="a new or empty folder for the shards")
+    sh.add_argument("--shard-size", type=int, default=1000, help="cuts per shard (default 1000)")
+    sh.set_defaults(handler=_run_export_shar)
+
 
 def _run_manifest_check(args: argparse.Namespace) -> int:
     from clsp.data.manifest import load_checked
@@ -186,14 +196,25 @@ def _run_export_recipe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_export_shar(args: argparse.Namespace) -> int:
+    from clsp.data.shar import export_shar
+
+    s = export_shar(args.manifest, args.out, shard_size=args.shard_size)
+    print(f"export-shar: {s['cuts']} cuts ({s['seconds'] / 3600:.2f} h of audio) in {s['shards']} shard(s), "
+          f"{s['bytes'] / 2**20:.1f} MiB, {s['wall_s']} s -> {args.out}")
+    return 0
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a CLSP model (stage 1 InfoNCE, stage 2 multi-positive, stage 3 attribute-sensitive)",
-        description="Train on DATA/cuts_train.jsonl.gz (a directory written by `clsp synth` or `clsp annotate`). "
+        description="Train on DATA/cuts_train.jsonl.gz (a directory written by `clsp synth` or `clsp annotate`), or "
+        "on a Lhotse Shar export of it given as DATA (`clsp manifest export-shar`). "
         "Resumes from OUT/checkpoints when present; exports the final model to OUT/model. Multi-GPU/CPU: "
         "torchrun --nproc-per-node N -m clsp train ...")
     add_config_arguments(p, "training YAML (e.g. configs/demo-stage1.yaml)", "optim.base_lr=0.01", required=True)
-    p.add_argument("--data", required=True, type=Path, help="data directory with cuts_train.jsonl.gz")
+    p.add_argument("--data", required=True, type=Path,
+                   help="data directory with cuts_train.jsonl.gz, or a Shar export of it")
     p.add_argument("--out", required=True, type=Path, help="output directory (checkpoints, tensorboard, model)")
     p.add_argument("--init", type=Path, default=None,
                    help="start from an exported model (stage 2 from stage 1; stage 3 from stage 1 or 2)")

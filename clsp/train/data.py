@@ -20,6 +20,7 @@ from lhotse.dataset import DynamicBucketingSampler
 from clsp.audio import SAMPLING_RATE
 from clsp.data.captions import get_captions
 from clsp.data.manifest import find_split_manifest, read_cuts
+from clsp.data.shar import check_shar, is_shar_dir, read_shar
 from clsp.errors import ClspError
 from clsp.model.features import InputSpec
 from schedulers.tasks import TASK_FINE_FINE, TASK_GLOBAL_FINE
@@ -102,12 +103,26 @@ def load_clip(cut) -> np.ndarray | str:
 
 
 def checked_train_manifest(data_dir: str | Path) -> Path:
-    """``data_dir``'s train manifest, read through once before the model is built: a damaged, empty or
+    """``data_dir``'s train manifest, or ``data_dir`` itself when it is a Lhotse Shar export of one
+    (:mod:`clsp.data.shar`), read through once (cuts, not audio) before the model is built: a damaged, empty or
     malformed manifest (or a repeated cut id) is a one-line error now, not a traceback mid-run."""
-    path = find_split_manifest(data_dir, "train")
+    if is_shar_dir(data_dir) or Path(data_dir).is_dir() and any(Path(data_dir).glob("recording.*.tar")):
+        if check_shar(data_dir) == 0:
+            raise ClspError(f"{data_dir}: the Shar export holds no cuts")
+        return Path(data_dir)
+    try:
+        path = find_split_manifest(data_dir, "train")
+    except ClspError as e:
+        raise ClspError(f"{e}; nor is it a Lhotse Shar export (no cuts.000000.jsonl.gz)") from None
     if sum(1 for _ in read_cuts(path)) == 0:
         raise ClspError(f"{path}: the manifest holds no cuts")
     return path
+
+
+def open_train_cuts(source: Path) -> CutSet:
+    """The lazy CutSet of :func:`checked_train_manifest`'s answer: a manifest, or a Shar folder's shards in order
+    (the same cuts in the same order as the manifest it was exported from, so the sampler makes the same batches)."""
+    return read_shar(source) if source.is_dir() else read_cuts(source)
 
 
 class SkipBatches(torch.utils.data.Sampler):

@@ -26,7 +26,6 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from clsp.config import to_dict
-from clsp.data.manifest import read_cuts
 from clsp.errors import ClspError
 from clsp.grounding import GROUNDING_TARGETS, UNKNOWN, frame_labels, training_phrases
 from clsp.losses import (FrameSigmoidLoss, InfoNCELoss, LocalContrastiveLoss, MultiPositiveInfoNCELoss, SigmoidLoss,
@@ -37,8 +36,8 @@ from clsp.model.speech import set_batch_count
 from clsp.perturb import perturb_caption
 from clsp.train import checkpoint as ckpt
 from clsp.train.config import TrainConfig
-from clsp.train.data import (CaptionedAudioDataset, SkipBatches, checked_train_manifest, make_sampler, select_texts,
-                              take_rows)
+from clsp.train.data import (CaptionedAudioDataset, SkipBatches, checked_train_manifest, make_sampler, open_train_cuts,
+                              select_texts, take_rows)
 from schedulers.optim import build_optimizer, current_lrs
 from schedulers.tasks import TASK_GLOBAL_FINE, TaskSampler
 
@@ -158,7 +157,7 @@ class Trainer:
         return SigmoidLoss(num_positives=self.cfg.captions_per_clip, rank=r, world_size=w)
 
     def _setup_data(self, data_dir: Path) -> None:
-        cuts = read_cuts(self.train_manifest)
+        cuts = open_train_cuts(self.train_manifest)
         self.sampler = make_sampler(cuts, self.cfg.data, self.cfg.seed, self.rank, self.world_size)
         self.dataset = CaptionedAudioDataset(self.model.speech_encoder.input_spec, self.cfg.data.caption_status,
                                              self.cfg.data.caption_engines)
@@ -425,5 +424,6 @@ class Trainer:
 
 def train(cfg: TrainConfig, data_dir: str | Path, out_dir: str | Path, init: str | Path | None = None,
           progress: bool = True) -> Path:
-    """Train per ``cfg`` on ``data_dir/cuts_train.jsonl.gz``; returns the exported model directory."""
+    """Train per ``cfg`` on ``data_dir/cuts_train.jsonl.gz`` (or on ``data_dir``, a Shar export of such a manifest);
+    returns the exported model directory."""
     return Trainer(cfg, data_dir, out_dir, init=init, progress=progress).fit()
