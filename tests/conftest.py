@@ -90,3 +90,28 @@ def harmonic(f0: float, seconds: float, level_db: float = -20.0, sr: int = 16000
     x *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * t) ** 2
     x = x / np.sqrt(np.mean(x**2)) * 10 ** (level_db / 20)
     return x.astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def demo_stages(tmp_path_factory) -> tuple[Path, dict[int, Path], dict[int, float]]:
+    """The learning tests' shared work, done once per session: the demo corpus (``configs/synth-demo.yaml``:
+    espeak-ng + Piper trained on, flite held out) and stages 1 and 2 trained on it with the demo configs.
+    Returns (corpus folder, {stage: exported model folder}, {stage: training seconds})."""
+    import time
+
+    from clsp.config import load_config
+    from clsp.train.config import TrainConfig
+    from clsp.train.trainer import train
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path_factory.mktemp("demo-stages")
+    corpus = out / "data"
+    synthesize_corpus(load_config(SynthConfig, repo / "configs" / "synth-demo.yaml"), corpus, progress=False)
+    models: dict[int, Path] = {}
+    seconds: dict[int, float] = {}
+    for stage in (1, 2):
+        t0 = time.monotonic()
+        cfg = load_config(TrainConfig, repo / "configs" / f"demo-stage{stage}.yaml")
+        models[stage] = train(cfg, corpus, out / f"s{stage}", init=models.get(stage - 1), progress=False)
+        seconds[stage] = round(time.monotonic() - t0, 1)
+    return corpus, models, seconds

@@ -1,5 +1,5 @@
 """Learning: stage 3 with joint grounding (``configs/demo-stage3.yaml``) after the demo's stage 1 and stage 2,
-on the 1,000-clip synthetic corpus (its own captions), evaluated on the test split's unseen voices:
+on the demo corpus (its own captions), evaluated on the test split's unseen voices:
 
 - ``clsp ground`` finds when the speaking rate changes: on the test clips whose rate goes from slow to fast
   (or back) between two segments, the span of the later value starts within 0.5 s of the true change;
@@ -7,8 +7,8 @@ on the 1,000-clip synthetic corpus (its own captions), evaluated on the test spl
 - stage 3's clip-level figures are printed next to stage 2's (the improvement is a demo figure, not asserted
   here; the README states it), and stage 3 does not lose more than 0.05 on the mean zero-shot accuracy.
 
-All three stages are trained here (about 6 minutes alone on 2 cores, 2-3 times that beside another CPU-heavy
-job); the test's own time limit is far above that, so a loaded machine makes it slow, never red.
+Stages 1 and 2 are shared with tests/test_learning.py (``demo_stages`` in conftest.py), stage 3 is trained
+here (all three about 6 minutes alone on 2 cores, 2-3 times that beside another CPU-heavy job); the test's own time limit is far above that, so a loaded machine makes it slow, never red.
 """
 
 import json
@@ -24,7 +24,6 @@ from clsp.data import read_cuts, split_manifest_path
 from clsp.grounding import GROUNDING_TARGETS, ground
 from clsp.model import CLSPModel
 from clsp.report import ZERO_SHOT_PROBES
-from clsp.synth.corpus import SynthConfig, synthesize_corpus
 from clsp.train.config import TrainConfig
 from clsp.train.trainer import train
 from eval.grounding import evaluate_grounding
@@ -37,17 +36,14 @@ RATE = {t.value: t.phrase for t in GROUNDING_TARGETS if t.attribute == "speaking
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("stage3")
-    corpus = out / "data"
-    synthesize_corpus(load_config(SynthConfig, REPO / "configs" / "synth-demo.yaml"), corpus, progress=False)
-    seconds, models = {}, {}
-    for stage in (1, 2, 3):
-        t0 = time.monotonic()
-        cfg = load_config(TrainConfig, REPO / "configs" / f"demo-stage{stage}.yaml")
-        models[stage] = train(cfg, corpus, out / f"s{stage}", init=models.get(stage - 1), progress=False)
-        seconds[stage] = round(time.monotonic() - t0, 1)
-    print(json.dumps({"train_seconds": seconds}))
+def trained(demo_stages, tmp_path_factory):
+    """Stage 3 after the session's shared stages 1 and 2 (``demo_stages``)."""
+    corpus, stages, seconds = demo_stages
+    t0 = time.monotonic()
+    cfg = load_config(TrainConfig, REPO / "configs" / "demo-stage3.yaml")
+    models = {**stages, 3: train(cfg, corpus, tmp_path_factory.mktemp("stage3") / "s3", init=stages[2],
+                                 progress=False)}
+    print(json.dumps({"train_seconds": {**seconds, 3: round(time.monotonic() - t0, 1)}}))
     return corpus, models
 
 
