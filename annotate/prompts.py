@@ -22,8 +22,8 @@ from lhotse.cut import Cut
 
 from clsp.config import load_config
 from clsp.errors import ClspError, ConfigError
+from configs import PROMPTS_DIR, config_path
 
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "configs" / "prompts"
 _FILE = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)\.v(?P<version>\d+)\.ya?ml$")
 P = TypeVar("P")
 
@@ -95,12 +95,10 @@ def _is_path(ref: str | Path) -> bool:
 def prompt_path(ref: str | Path, prompts_dir: Path = PROMPTS_DIR) -> Path:
     """The file of a prompt: ``name@version`` → ``<prompts_dir>/<name>.v<version>.yaml``, ``name`` → its newest
     version; a ``Path``, or a string ending in ``.yaml``/``.yml`` or holding a ``/``, is a file (as given when
-    it exists, else relative to the project root). Unknown names are a one-line :class:`ConfigError`
-    naming the file looked for and the prompts there are."""
+    it exists, else ``configs/prompts/...`` is the shipped one: :func:`configs.config_path`). Unknown names are a
+    one-line :class:`ConfigError` naming the file looked for and the prompts there are."""
     if _is_path(ref):
-        p = Path(ref)
-        root_relative = PROMPTS_DIR.parents[1] / p
-        return root_relative if not (p.is_absolute() or p.exists()) and root_relative.exists() else p
+        return config_path(ref)
     name, at, version = str(ref).partition("@")
     if not name or (at and not version.isdigit()):
         raise ConfigError(f"prompt {str(ref)!r}: expected 'name@version' with an integer version, e.g. clsp-style@1")

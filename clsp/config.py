@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar, Union
 import yaml
 
 from clsp.errors import ConfigError
+from configs import config_path, shipped_configs, shipped_name
 
 T = TypeVar("T")
 
@@ -34,14 +35,18 @@ _MISSING = dataclasses.MISSING
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """Load ``path`` (YAML) into dataclass ``cls``, applying ``overrides`` (``["a.b=1", ...]``).
 
-    With ``path=None`` the dataclass defaults are the base.
+    ``path`` is a file, or a shipped config by name (``annotate-demo``, ``configs/annotate-demo.yaml``: see
+    :func:`configs.config_path`). With ``path=None`` the dataclass defaults are the base.
     """
     where = str(path) if path is not None else "--set"
     tree: dict[str, Any] = {}
     if path is not None:
-        p = Path(path)
+        p = config_path(path)
         if not p.is_file():
-            raise ConfigError(f"{where}: config file not found")
+            shipped = ", ".join(n.removesuffix(".yaml") for n in shipped_configs())
+            raise ConfigError(f"{where}: config file not found"
+                              + (f" (nor a shipped config: {shipped})" if shipped_name(path) is not None else ""))
+        where = str(p)  # errors name the file read (a shipped config's installed path)
         try:
             loaded = yaml.safe_load(p.read_text())
         except yaml.YAMLError as e:

@@ -12,6 +12,7 @@ from clsp.train.config import TrainConfig
 from annotate.config import AnnotateConfig
 from verify.acoustic import AcousticConfig
 from verify.config import VerifyConfig
+from configs import CONFIGS_DIR, config_path, shipped_configs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -105,12 +106,14 @@ SHIPPED = {
 
 
 def test_every_shipped_config_loads():
-    files = sorted(p.name for p in (REPO / "configs").glob("*.yaml"))
+    # by name, through the installed `configs` package (tests/test_wheel.py runs this against a built wheel)
+    files = shipped_configs()
     assert files, "no configs shipped"
+    assert files == sorted(p.name for p in (REPO / "configs").glob("*.yaml")), "package data differs from configs/"
     unregistered = [f for f in files if f not in SHIPPED]
     assert not unregistered, f"register these configs in SHIPPED: {unregistered}"
     for name, cls in SHIPPED.items():
-        load_config(cls, REPO / "configs" / name)
+        load_config(cls, name.removesuffix(".yaml"))
 
 
 def test_shipped_synth_config_equals_defaults():
@@ -133,3 +136,26 @@ def test_bad_synth_keys_name_the_key(override, expected):
     with pytest.raises(ConfigError) as err:
         load_config(SynthConfig, None, [*cfg, override])
     assert expected in str(err.value)
+
+
+def test_a_shipped_config_is_found_by_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for ref in ("annotate-demo", "annotate-demo.yaml", "configs/annotate-demo.yaml"):
+        assert config_path(ref) == CONFIGS_DIR / "annotate-demo.yaml"
+    assert config_path("configs/prompts/verifier.v1.yaml") == CONFIGS_DIR / "prompts" / "verifier.v1.yaml"
+    assert load_config(SynthConfig, "configs/synth-demo.yaml") == SynthConfig()
+    # a user's file wins over the shipped one of the same name; other folders are never redirected
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "synth-demo.yaml").write_text("num_clips: 7\n")
+    assert load_config(SynthConfig, "configs/synth-demo.yaml").num_clips == 7
+    assert config_path("elsewhere/synth-demo.yaml") == Path("elsewhere/synth-demo.yaml")
+
+
+def test_an_unknown_config_name_lists_the_shipped_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_config(SynthConfig, "synth-demoo")
+    assert str(err.value).startswith("synth-demoo: config file not found (nor a shipped config: acoustic, ")
+    assert "synth-demo," in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"^/nope/x.yaml: config file not found$"):
+        load_config(SynthConfig, "/nope/x.yaml")
