@@ -1,4 +1,5 @@
-"""``clsp annotate``: a thin wrapper over :func:`annotate.pipeline.annotate` (registered in ``clsp.cli.PLUGINS``)."""
+"""``clsp annotate``: a thin wrapper over :func:`annotate.pipeline.annotate` (the ``annotate`` entry point of
+``clsp.commands``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """The ``clsp`` command. Each subcommand is a thin wrapper over the library; ``main(argv)`` takes a list.
 
+The base package's commands (synth, augment, manifest, train) are here; the others are found as entry points of
+the ``clsp.commands`` group (pyproject.toml), which is how a third-party package adds one.
+
 User errors (bad config, manifest, arguments) print one line ``clsp: error: ...`` and exit with 2.
 """
 
@@ -9,10 +12,11 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 from clsp.config import add_config_arguments, flag_overrides, load_config
-from clsp.errors import ClspError
+from clsp.errors import ClspError, one_line
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -235,28 +239,19 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the end-to-end demo on the embedded synthetic corpus",
-                       description="synthesise -> annotate (acoustic engine) -> verify -> train stage 1 and 2 -> "
-                       "evaluate on unseen voices -> OUT/report.md. Finished stages are reused on a rerun.")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    p.set_defaults(handler=_run_demo)
+# Subcommands that live in other packages (annotate, verify, eval, the demo recipe, a third party's) are entry
+# points of this group: ``NAME = "module:add_parsers"``, where ``add_parsers(sub)`` adds one or more subcommands
+# and imports its heavy dependencies inside the handlers, so ``clsp --help`` stays fast.
+COMMANDS_GROUP = "clsp.commands"
 
 
-def _run_demo(args: argparse.Namespace) -> int:
-    from clsp.demo import run_demo
-
-    return run_demo(args.out)
-
-
-# Subcommand groups that live in their own packages: each module has ``add_parsers(sub)`` and imports its
-# heavy dependencies inside the handlers, so ``clsp --help`` stays fast.
-PLUGINS: tuple[str, ...] = ("verify.cli", "annotate.cli", "eval.cli")
+def command_plugins() -> list[metadata.EntryPoint]:
+    """The entry points of :data:`COMMANDS_GROUP` of every installed distribution, sorted by name (a distribution
+    installed twice counts once: the copy first on ``sys.path``, as :func:`importlib.metadata.entry_points` says)."""
+    return sorted(metadata.entry_points(group=COMMANDS_GROUP), key=lambda ep: ep.name)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
     parser = argparse.ArgumentParser(prog="clsp", description="Speaking-style captioning and contrastive "
                                      "language-speech pretraining.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -264,9 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_augment(sub)
     _add_manifest(sub)
     _add_train(sub)
-    for module in PLUGINS:
-        importlib.import_module(module).add_parsers(sub)
-    _add_demo(sub)
+    for ep in command_plugins():
+        try:
+            add_parsers = ep.load()
+        except Exception as e:  # a broken plugin must not take the other commands down with it
+            print(f"clsp: warning: command plugin {ep.name!r} ({ep.value}) did not load: {one_line(repr(e), 200)}",
+                  file=sys.stderr)
+            continue
+        add_parsers(sub)
     return parser
 
 

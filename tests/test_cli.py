@@ -60,3 +60,54 @@ def test_one_line_flattens_errors_keeping_the_head_or_the_tail():
     long = "head " + "x" * 50 + " cause"
     assert one_line(long, 20) == long[:17] + "..." and len(one_line(long, 20)) == 20
     assert one_line(long, 20, tail=True) == "..." + long[-17:]
+
+
+def test_stage_commands_are_found_as_entry_points():
+    from clsp.cli import command_plugins
+
+    plugins = {ep.name: ep.value for ep in command_plugins()}
+    assert {"annotate", "verify", "eval", "demo"} <= set(plugins), plugins
+    assert plugins["demo"] == "recipes.cli:add_parsers"
+    commands = {cmd[0] for cmd in subcommands(build_parser())}
+    assert {"synth", "train", "annotate", "verify", "eval", "score", "demo"} <= commands
+
+
+def _plugin_distribution(site, name: str, entry_point: str, module_source: str | None = None):
+    """A minimal installed distribution under ``site``: a ``NAME-1.0.dist-info`` with ``METADATA`` and an
+    ``entry_points.txt`` holding one ``clsp.commands`` entry, plus its module when ``module_source`` is given."""
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[clsp.commands]\n{entry_point}\n")
+    if module_source is not None:
+        (site / f"{name}.py").write_text(module_source)
+
+
+HELLO = '''
+def add_parsers(sub):
+    p = sub.add_parser("hello", help="say hello")
+    p.add_argument("--name", default="world")
+    p.set_defaults(handler=lambda args: print(f"hello {args.name}") or 0)
+'''
+
+
+def test_a_third_party_command_is_discovered(tmp_path, monkeypatch, capsys):
+    site = tmp_path / "site"
+    _plugin_distribution(site, "clsp_hello", "hello = clsp_hello:add_parsers", HELLO)
+    with pytest.raises(SystemExit):
+        main(["hello"])  # not installed yet: argparse rejects the command
+    assert "invalid choice: 'hello'" in capsys.readouterr().err
+    monkeypatch.syspath_prepend(str(site))
+    assert main(["hello", "--name", "CLSP"]) == 0
+    assert capsys.readouterr().out == "hello CLSP\n"
+
+
+def test_a_broken_plugin_is_a_warning_and_the_other_commands_still_run(tmp_path, monkeypatch, capsys):
+    site = tmp_path / "site"
+    _plugin_distribution(site, "clsp_broken", "broken = clsp_broken_missing:add_parsers")
+    monkeypatch.syspath_prepend(str(site))
+    commands = {cmd[0] for cmd in subcommands(build_parser())}
+    assert "annotate" in commands and "broken" not in commands
+    err = capsys.readouterr().err
+    assert err.startswith("clsp: warning: command plugin 'broken' (clsp_broken_missing:add_parsers) did not load: "
+                          "ModuleNotFoundError(") and err.count("\n") == 1

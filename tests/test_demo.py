@@ -7,7 +7,7 @@ import json
 import pytest
 
 from clsp.data import get_captions, read_cuts, split_manifest_path
-from clsp.demo import run_demo
+from recipes.demo import run_demo
 from clsp.model import CLSPModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # every stage of the demo

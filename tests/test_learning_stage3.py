@@ -25,7 +25,7 @@ from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path
 from clsp.grounding import GROUNDING_TARGETS, ground
 from clsp.model import CLSPModel
-from clsp.report import ZERO_SHOT_PROBES
+from recipes.report import ZERO_SHOT_PROBES
 from clsp.train.config import TrainConfig
 from clsp.train.trainer import train
 from eval.grounding import evaluate_grounding

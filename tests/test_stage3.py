@@ -67,7 +67,7 @@ def test_stage3_trains_local_and_frame_losses_skips_unperturbable_clips_and_resu
     assert summary["steps"] == 4 and summary["skipped"][NOTHING_TO_PERTURB] > 0  # counted, never a crash
     model = CLSPModel.from_pretrained(straight)
     assert model.frame_head is not None and model.config.frame_head == cfg(4).grounding.head
-    from clsp.report import read_scalars
+    from recipes.report import read_scalars
 
     scalars = read_scalars(tmp_path / "a")
     for tag in ("train/loss_clip", "train/loss_local", "train/loss_frame", "train/frame_bias"):

@@ -1,4 +1,4 @@
-"""``clsp verify``: thin CLI over :func:`verify.pipeline.verify` (registered in ``clsp.cli.PLUGINS``)."""
+"""``clsp verify``: thin CLI over :func:`verify.pipeline.verify` (the ``verify`` entry point of ``clsp.commands``)."""
 
 from __future__ import annotations
 

@@ -30,9 +30,9 @@ from clsp.data.captions import with_captions
 from clsp.data.manifest import (HELDOUT_SPLIT, SPLITS, load_checked, read_cuts, split_manifest_path, summarize,
                                 write_cuts)
 from clsp.synth.corpus import SynthConfig, synthesize_corpus
+from configs import CONFIGS_DIR
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-STAGE3_CONFIG = CONFIGS / "demo-stage3.yaml"
+STAGE3_CONFIG = CONFIGS_DIR / "demo-stage3.yaml"
 STEPS = 8
 
 
@@ -118,7 +118,7 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
     from annotate.config import AnnotateConfig
     from annotate.pipeline import annotate
     from clsp.model import CLSPModel
-    from clsp.report import stage3_section, write_report
+    from recipes.report import stage3_section, write_report
     from clsp.train.config import TrainConfig
     from clsp.train.trainer import train
     from eval.style import evaluate_style
@@ -138,7 +138,7 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
 
     t = _step(2, "annotate the training split from its audio alone (acoustic engine) -> " + str(out / "annotated"))
     raw = strip_captions(data, out / "raw")
-    stats = annotate(load_config(AnnotateConfig, CONFIGS / "annotate-demo.yaml"), [raw], out / "annotated",
+    stats = annotate(load_config(AnnotateConfig, CONFIGS_DIR / "annotate-demo.yaml"), [raw], out / "annotated",
                      progress=False)
     print(f"      {stats['rows']['requested']} captions requested, {stats['captions_written']} written, "
           f"{sum(stats['rejects'].values())} clips rejected")
@@ -146,7 +146,7 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
     _done(t)
 
     t = _step(3, "verify the captions (CLSP's rules + acoustic grounding) -> " + str(out / "verified"))
-    summary = verify(load_config(VerifyConfig, CONFIGS / "verify-demo.yaml"), [out / "annotated"],
+    summary = verify(load_config(VerifyConfig, CONFIGS_DIR / "verify-demo.yaml"), [out / "annotated"],
                      out / "verified", progress=False)
     print("      " + format_summary(summary).replace("\n", "\n      "))
     timings["verify"] = time.monotonic() - t
@@ -155,7 +155,7 @@ def run_demo(out: Path, num_clips: int = 1000, train_overrides: list[str] = ()) 
     stage_dirs = {}
     for stage, label in ((1, "InfoNCE"), (2, "multi-positive InfoNCE, dynamic task scheduler")):
         t = _step(3 + stage, f"train stage {stage} ({label}) -> {out / f'stage{stage}'}")
-        cfg = load_config(TrainConfig, CONFIGS / f"demo-stage{stage}.yaml", list(train_overrides))
+        cfg = load_config(TrainConfig, CONFIGS_DIR / f"demo-stage{stage}.yaml", list(train_overrides))
         stage_dirs[stage] = train(cfg, out / "verified", out / f"stage{stage}",
                                   init=stage_dirs.get(1) if stage == 2 else None)
         timings[f"train_stage{stage}"] = time.monotonic() - t

@@ -232,7 +232,7 @@ def stage3_section(out: Path, model, test_cuts: Sequence, stage3: dict, extra: d
     """The report's stage-3 section: stage 2 vs stage 3 on unseen voices and on each held-out source, the
     grounding tables and figure. ``stage3``: the final (stage-3) model's :func:`eval.style.evaluate_style`
     figures on the test split; ``heldout``: the same per held-out source; ``extra``: what
-    :func:`clsp.demo.evaluate_stage3` returned."""
+    :func:`recipes.demo.evaluate_stage3` returned."""
     from eval.grounding import grounding_markdown
 
     rows = stage_comparison_rows(extra["stage2"], stage3)
