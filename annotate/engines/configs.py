@@ -63,8 +63,10 @@ class VLLMEngineConfig(LLMEngineConfig):
     engine_kwargs: dict[str, Any] = field(default_factory=dict)
     ray_address: str | None = None
 
-    def validate(self) -> None:
+    def validate(self) -> None:  # device and dtype are checked on loading; again here for a config built in code
         super().validate()
+        if self.device not in ("auto", "cuda", "cpu"):
+            raise ValueError(f"key 'device' must be auto, cuda or cpu, got {self.device!r}")
         _at_least(self, 1, "replicas", "tensor_parallel_size", "batch_size", "max_model_len")
 
 
