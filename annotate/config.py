@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from annotate.engines.base import EngineConfig, SamplingConfig
+from annotate.engines.base import SamplingConfig
+from annotate.engines.configs import EngineConfig, engine_sections
+from annotate.engines.registry import engine_names
 from clsp.data.captions import KINDS
 
-ENGINES: tuple[str, ...] = ("vllm", "openai", "transformers", "acoustic")
+# engine_config: one section per engine of the registry (engine_config.vllm, engine_config.openai, ...)
+AnnotateEngines = engine_sections("AnnotateEngines", engine_names())
 
 
 @dataclass
@@ -40,7 +43,9 @@ class VADConfig:
 class AnnotateConfig:
     """What ``clsp annotate`` asks of which engine.
 
-    - ``engine``: ``vllm`` | ``openai`` | ``transformers`` | ``acoustic``; ``engine_config`` its settings;
+    - ``engine``: an engine of :data:`annotate.engines.registry.ENGINES` (``vllm``, ``openai``,
+      ``transformers``, ``acoustic``); ``engine_config.<engine>`` its settings (one section per engine,
+      :mod:`annotate.engines.configs`; the sections of the other engines are not read);
     - ``prompt``: a template in ``configs/prompts/`` as ``name@version`` or ``name`` (its newest version),
       or a path to a prompt YAML; ``tags`` adds the optional tag block built from ``tag_fields`` of the cut;
     - one request per (cut, kind, seed): ``kinds`` × seeds ``seed .. seed + views - 1``;
@@ -52,7 +57,7 @@ class AnnotateConfig:
     """
 
     engine: str = "acoustic"
-    engine_config: EngineConfig = field(default_factory=EngineConfig)
+    engine_config: AnnotateEngines = field(default_factory=AnnotateEngines)
     prompt: str = "clsp-style"
     tags: bool = False
     tag_fields: list[str] = field(default_factory=lambda: ["accent", "speaking_rate", "emotion"])
@@ -69,8 +74,8 @@ class AnnotateConfig:
     fsync_every: int = 32
 
     def validate(self) -> None:
-        if self.engine not in ENGINES:
-            raise ValueError(f"key 'engine' must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.engine not in engine_names():
+            raise ValueError(f"key 'engine' must be one of {', '.join(engine_names())}, got {self.engine!r}")
         if not self.kinds:
             raise ValueError("key 'kinds' must name at least one of global, fine")
         bad = [k for k in self.kinds if k not in KINDS]
@@ -89,6 +94,11 @@ class AnnotateConfig:
             raise ValueError("keys 'length_tolerance_s' and 'min_peak' must be >= 0")
         if self.sampling.max_tokens < 1 or self.sampling.temperature < 0 or not 0 < self.sampling.top_p <= 1:
             raise ValueError("keys 'sampling.*': need max_tokens >= 1, temperature >= 0, 0 < top_p <= 1")
+
+    @property
+    def engine_settings(self) -> EngineConfig:
+        """The settings section of the selected engine (``engine_config.<engine>``)."""
+        return self.engine_config[self.engine]
 
     @property
     def seeds(self) -> list[int]:

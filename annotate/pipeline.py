@@ -28,7 +28,8 @@ from lhotse.cut import Cut
 from tqdm import tqdm
 
 from annotate.config import AnnotateConfig
-from annotate.engines.base import Engine, GenerationRequest, GenerationResult, fail_fast, public_engine_config
+from annotate.engines.base import Engine, GenerationRequest, GenerationResult, fail_fast
+from annotate.engines.configs import public_engine_config
 from annotate.prompts import PromptTemplate, load_prompt
 from annotate.rows import Row, RowPlan, clean_output, make_request
 from annotate.shards import ShardIndex, ShardWriter, manifest_stem, new_run_id, write_manifest_stream
@@ -265,7 +266,7 @@ class ManifestRun:
             t0 = time.monotonic()
             try:
                 requests = self.requests(read_cuts(self.manifest, recording=False, unique_ids=False))
-                for result in fail_fast(engine, requests, self.cfg.engine_config.stop_after_failures,
+                for result in fail_fast(engine, requests, self.cfg.engine_settings.stop_after_failures,
                                         f"annotate {self.manifest.name}"):
                     self.on_result(result)
             finally:
@@ -296,8 +297,8 @@ class ManifestRun:
 def annotate(cfg: AnnotateConfig, inputs: list[Path], out: Path, engine: Engine | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Caption ``inputs`` (manifests or data directories) into ``out``; returns the stats (also in
-    ``out/stats.json``). ``engine``: a ready engine (None: built from ``cfg.engine``/``cfg.engine_config``,
-    and closed at the end)."""
+    ``out/stats.json``). ``engine``: a ready engine (None: built from ``cfg.engine`` and its section of
+    ``cfg.engine_config``, and closed at the end)."""
     t0 = time.monotonic()
     out = Path(out)
     manifests = resolve_inputs(inputs, out)
@@ -307,7 +308,7 @@ def annotate(cfg: AnnotateConfig, inputs: list[Path], out: Path, engine: Engine 
         if engine is None:
             from annotate.engines.registry import build_engine
 
-            engine = build_engine(cfg.engine, cfg.engine_config)
+            engine = build_engine(cfg.engine, cfg.engine_settings)
         try:
             prompt_id, with_messages = prompt_for(engine, template, cfg.kinds)
             plan = RowPlan(engine.name, engine.model, prompt_id, tuple(cfg.kinds), tuple(cfg.seeds))

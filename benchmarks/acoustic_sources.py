@@ -457,8 +457,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sources", default=",".join(SOURCES), help="comma-separated: espeak-ng, flite, piper, synth-test")
     p.add_argument("--work", type=Path, default=Path("/tmp/clsp-acoustic-sources"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--config", type=Path, default=Path(__file__).parent.parent / "configs" / "acoustic.yaml")
-    p.add_argument("--set", action="append", default=[], help="acoustic config override, e.g. measure.rate_scale=0.05")
+    p.add_argument("--config", type=Path, default=Path(__file__).parent.parent / "configs" / "verify-demo.yaml",
+                   help="a verify config: its measure.* (the measurement) and acoustic.* (the check's tolerances)")
+    p.add_argument("--set", action="append", default=[], help="verify config override, e.g. measure.rate_scale=0.05 "
+                   "or acoustic.rate_tolerance=1.3")
     p.add_argument("--json", type=Path, help="also write the rows as JSON")
     p.add_argument("--manifests", type=Path, help="write a lhotse manifest per source for `clsp verify`")
     p.add_argument("--verbose", action="store_true", help="print the confidently wrong decisions and rejections")
@@ -466,9 +468,9 @@ def main(argv: list[str] | None = None) -> None:
                    "syllable nuclei)")
     args = p.parse_args(argv)
     from clsp.config import load_config
-    from verify.acoustic import AcousticConfig
+    from verify.config import VerifyConfig
 
-    cfg = load_config(AcousticConfig, args.config, args.set)
+    cfg = load_config(VerifyConfig, args.config, args.set)
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     start = time.perf_counter()
     specs = []
@@ -476,10 +478,10 @@ def main(argv: list[str] | None = None) -> None:
         rng = np.random.default_rng([args.seed, zlib.crc32(f"{v.source}/{v.name}".encode())])
         specs += plan(v, rng, repeats=4 if v.source == "piper" else 2 if v.source == "flite" else 1)
     manifest_rows: list | None = [] if args.manifests else None
-    tallies = (evaluate(specs, args.work, cfg.measure, cfg.check, args.seed, manifest_rows, not args.no_transcripts)
+    tallies = (evaluate(specs, args.work, cfg.measure, cfg.acoustic, args.seed, manifest_rows, not args.no_transcripts)
                if specs else {})
     if "synth-test" in sources:
-        tallies["synth-test"] = synth_test_tally(args.work, cfg.measure, cfg.check)
+        tallies["synth-test"] = synth_test_tally(args.work, cfg.measure, cfg.acoustic)
     rows = [tallies[s].row(s) for s in [*SOURCES, "synth-test"] if s in tallies]
     print(f"acoustic_sources: {sum(t.clips for t in tallies.values())} clips in {time.perf_counter() - start:.0f} s "
           f"(calibrated on {', '.join(CALIBRATION)}; held out: flite)")

@@ -28,7 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from annotate.config import AnnotateConfig  # noqa: E402
-from annotate.engines.base import EngineConfig  # noqa: E402
 from annotate.engines.registry import build_engine  # noqa: E402
 from annotate.pipeline import annotate, prompt_for  # noqa: E402
 from annotate.prompts import load_prompt  # noqa: E402
@@ -55,12 +54,12 @@ def bare_requests(cfg: AnnotateConfig, engine, manifests: list[Path]) -> list:
 def measure(cfg: AnnotateConfig, corpus: Path, tmp: Path, label: str) -> None:
     """Each timed run gets a fresh engine (no cache shared between runs), warmed up on 2 other requests."""
     manifests = sorted(corpus.glob("cuts_*.jsonl.gz"))
-    engine = build_engine(cfg.engine, cfg.engine_config)
+    engine = build_engine(cfg.engine, cfg.engine_settings)
     requests = bare_requests(cfg, engine, manifests)
     warm = [dataclasses.replace(r, request_id=f"warm-{i}", seed=10_000 + i) for i, r in enumerate(requests[-2:])]
 
     def timed(run) -> tuple[float, float, object]:
-        engine = build_engine(cfg.engine, cfg.engine_config)
+        engine = build_engine(cfg.engine, cfg.engine_settings)
         list(engine.generate(warm))  # first-call costs, connections
         t0, c0 = time.perf_counter(), time.process_time()
         out = run(engine)
@@ -105,9 +104,9 @@ def main() -> None:
                                            str(latency)], stdout=subprocess.PIPE, text=True)
                 try:
                     base_url = server.stdout.readline().strip()
-                    cfg = load_config(AnnotateConfig, None, [*base, "engine=openai", "engine_config.model=m",
-                                                             f"engine_config.base_url={base_url}",
-                                                             f"engine_config.max_concurrency={args.concurrency}"])
+                    cfg = load_config(AnnotateConfig, None, [*base, "engine=openai", "engine_config.openai.model=m",
+                                                             f"engine_config.openai.base_url={base_url}",
+                                                             f"engine_config.openai.max_concurrency={args.concurrency}"])
                     measure(cfg, corpus, tmp, f"http, latency {latency:g} ms")
                 finally:
                     server.terminate()
@@ -118,7 +117,8 @@ def main() -> None:
                 from annotate.testing import build_tiny_qwen2_audio
 
                 model = build_tiny_qwen2_audio(Path.home() / ".cache" / "clsp-tests" / "tiny-qwen2-audio")
-                overrides += [f"engine_config.model={model}", "engine_config.batch_size=8", "sampling.max_tokens=16"]
+                overrides += [f"engine_config.transformers.model={model}", "engine_config.transformers.batch_size=8",
+                              "sampling.max_tokens=16"]
             measure(load_config(AnnotateConfig, None, overrides), corpus, tmp, args.engine)
 
 

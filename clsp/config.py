@@ -8,6 +8,9 @@ expected::
     configs/demo.yaml: missing required key 'data.max_duration' (float)
     configs/demo.yaml: key 'optim.lr' expected float, got str 'fast'
 
+A dataclass may name where a key it no longer has went (a classmethod ``moved_key(key)`` returning the
+new key relative to it, or None): the error then says so.
+
 ``--set a.b=value`` overrides are applied to the YAML tree before checking; the value is parsed
 as YAML (``--set optim.lr=1e-3``, ``--set data.splits=[train,dev]``).
 """
@@ -108,6 +111,10 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
+            moved = getattr(cls, "moved_key", None)  # a key that now lives deeper: say where
+            new = moved(key) if callable(moved) else None
+            if new:
+                raise ConfigError(f"{where}: unknown key '{prefix}{key}': it moved to '{prefix}{new}'")
             allowed = ", ".join(sorted(fields))
             raise ConfigError(f"{where}: unknown key '{prefix}{key}' (expected one of: {allowed})")
     kwargs = {}

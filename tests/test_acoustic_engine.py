@@ -12,9 +12,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from annotate.config import AnnotateConfig
 from annotate.engines.acoustic import AcousticEngine
-from annotate.engines.base import EngineConfig, GenerationRequest
+from annotate.engines.base import GenerationRequest
+from annotate.engines.configs import AcousticEngineConfig
 from annotate.engines.registry import build_engine
+from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path
 from clsp.errors import ConfigError
 from conftest import harmonic
@@ -41,7 +44,7 @@ def request(cut, kind, seed, **meta):
 
 
 def test_identity_and_registry():
-    engine = build_engine("acoustic", EngineConfig())
+    engine = build_engine("acoustic", AcousticEngineConfig())
     assert isinstance(engine, AcousticEngine)
     assert (engine.name, engine.model, engine.prompt_id) == ("acoustic", "clsp-acoustic-v1", "acoustic@1")
 
@@ -111,12 +114,13 @@ def test_changes_are_captioned_with_what_and_when(test_cuts):
     assert any(c.attribute == "speaking_rate" and c.kind == "change" for c in claims), result.text
 
 
-def test_measure_overrides_from_engine_kwargs(test_cuts):
-    engine = AcousticEngine(EngineConfig(engine_kwargs={"measure": {"rate_slow": 0.5, "rate_fast": 1.0}}))
+def test_measure_settings_from_the_engine_section(test_cuts):
+    overrides = ["engine=acoustic", "engine_config.acoustic.measure={rate_slow: 0.5, rate_fast: 1.0}"]
+    engine = build_engine("acoustic", load_config(AnnotateConfig, None, overrides).engine_settings)
     measured = engine.measure(test_cuts[0].load_audio()[0], test_cuts[0].supervisions[0].text)
     assert {s.speaking_rate for s in measured.summary.spans} == {"fast"}
-    with pytest.raises(ConfigError, match="unknown key 'measure.rate_slo'"):
-        AcousticEngine(EngineConfig(engine_kwargs={"measure": {"rate_slo": 1}}))
+    with pytest.raises(ConfigError, match="unknown key 'engine_config.acoustic.measure.rate_slo'"):
+        load_config(AnnotateConfig, None, ["engine_config.acoustic.measure.rate_slo=1"])
 
 
 def test_statements_agree_with_the_labels_on_unseen_voices(test_cuts):

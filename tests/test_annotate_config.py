@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from annotate.config import AnnotateConfig
-from annotate.engines.registry import build_engine
-from annotate.engines.base import EngineConfig
+from annotate.engines.configs import AcousticEngineConfig, LLMEngineConfig, OpenAIEngineConfig, VLLMEngineConfig
+from annotate.engines.registry import ENGINES, build_engine, engine_names, llm_engine_names, load_run_config
 from annotate.prompts import available_prompts, load_prompt, tag_values
 from annotate.rows import RowPlan, clean_output, make_request
 from clsp.config import load_config
@@ -107,4 +107,79 @@ def test_model_output_cleaning():
 
 def test_unknown_engine_lists_the_choices():
     with pytest.raises(ClspError, match="vllm, openai, transformers, acoustic"):
-        build_engine("gpt", EngineConfig())
+        build_engine("gpt", AcousticEngineConfig())
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("engine_config.vllm.base_url=http://x/v1", "unknown key 'engine_config.vllm.base_url' (expected one of: "),
+    ("engine_config.openai.max_retry=3", "unknown key 'engine_config.openai.max_retry' (expected one of: "),
+    ("engine_config.acoustic.model=m", "unknown key 'engine_config.acoustic.model' (expected one of: "),
+    ("engine_config.gpt.model=m", "unknown key 'engine_config.gpt' (expected one of: acoustic, openai, "),
+    # the old flat keys say where they went
+    ("engine_config.base_url=http://x/v1", "unknown key 'engine_config.base_url': it moved to "
+                                           "'engine_config.openai.base_url'"),
+    ("engine_config.model=m", "unknown key 'engine_config.model': it moved to 'engine_config.<engine>.model'"),
+    ("engine_config.vllm.dtype=half", "key 'engine_config.vllm.dtype' expected one of 'auto'"),
+    ("engine_config.vllm.replicas=0", "key 'engine_config.vllm.replicas' must be >= 1, got 0"),
+    ("engine_config.openai.max_concurrency=0", "key 'engine_config.openai.max_concurrency' must be >= 1"),
+    ("engine_config.transformers.stop_after_failures=-1",
+     "key 'engine_config.transformers.stop_after_failures' must be >= 0"),
+])
+def test_each_engine_section_takes_only_its_own_keys(override, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(AnnotateConfig, None, ["engine=vllm", override])
+    assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_the_selected_engine_gets_its_own_section():
+    cfg = load_config(AnnotateConfig, None, ["engine=openai", "engine_config.openai.base_url=http://x/v1",
+                                             "engine_config.vllm.batch_size=3"])
+    assert isinstance(cfg.engine_settings, OpenAIEngineConfig) and cfg.engine_settings.base_url == "http://x/v1"
+    assert cfg.engine_config["vllm"].batch_size == 3 and cfg.engine_config.vllm is cfg.engine_config["vllm"]
+    assert isinstance(load_config(AnnotateConfig).engine_settings, AcousticEngineConfig)
+
+
+def test_the_registry_is_the_only_list_of_engines():
+    import argparse
+
+    from annotate.cli import add_parsers
+    from verify.config import VerifyConfig
+
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers())
+    annotate_parser = parser._subparsers._group_actions[0].choices["annotate"]
+    [engine_flag] = [a for a in annotate_parser._actions if "--engine" in a.option_strings]
+    assert tuple(engine_flag.choices) == engine_names() == tuple(ENGINES)
+    assert [f for f in vars(AnnotateConfig().engine_config)] == list(engine_names())
+    assert set(llm_engine_names()) < set(engine_names()) and "acoustic" not in llm_engine_names()
+    assert [f for f in vars(VerifyConfig().engine_config)] == list(llm_engine_names())
+    for name in engine_names():  # each section is its engine's settings class, an LLM's holding a model
+        assert type(AnnotateConfig().engine_config[name]) is ENGINES[name].config_class
+        assert issubclass(ENGINES[name].config_class, LLMEngineConfig) == (name in llm_engine_names())
+    with pytest.raises(ConfigError, match="key 'engine' must be one of vllm, openai, transformers, acoustic"):
+        load_config(AnnotateConfig, None, ["engine=gpt"])
+
+
+def test_model_flag_goes_to_the_selected_engine(tmp_path):
+    from verify.config import VerifyConfig
+
+    cfg = load_run_config(AnnotateConfig, REPO / "configs" / "annotate-openai.yaml", [], model="other")
+    assert cfg.engine_config.openai.model == "other" and cfg.engine_config.vllm.model is None
+    cfg = load_run_config(AnnotateConfig, None, ["engine=vllm"], model="m")
+    assert isinstance(cfg.engine_settings, VLLMEngineConfig) and cfg.engine_settings.model == "m"
+    cfg = load_run_config(VerifyConfig, REPO / "configs" / "verify-qwen3.yaml", ["engine=transformers"], model="m")
+    assert cfg.engine_config.transformers.model == "m" and cfg.engine_config.vllm.model == "Qwen/Qwen3-30B-A3B"
+    with pytest.raises(ClspError, match="--model: the acoustic engine takes no model"):
+        load_run_config(AnnotateConfig, None, ["engine=acoustic"], model="m")
+
+
+def test_engine_configs_load_no_engine_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; import annotate.config, verify.config, annotate.cli; "
+            "from clsp.config import load_config; "
+            "load_config(annotate.config.AnnotateConfig, 'configs/annotate-qwen3-omni-instruct.yaml'); "
+            "print(sorted(m for m in ('vllm', 'ray', 'transformers', 'httpx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

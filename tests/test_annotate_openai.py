@@ -15,7 +15,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from fault_server import FaultServer, audio_digest  # noqa: E402
 
-from annotate.engines.base import EngineConfig, GenerationRequest, SamplingConfig  # noqa: E402
+from annotate.engines.base import GenerationRequest, SamplingConfig  # noqa: E402
+from annotate.engines.configs import OpenAIEngineConfig  # noqa: E402
 from annotate.engines.openai_engine import OpenAIEngine, parse_retry_after  # noqa: E402
 from annotate.engines.registry import build_engine  # noqa: E402
 from clsp.errors import ClspError  # noqa: E402
@@ -26,9 +27,9 @@ FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
 
 def engine_for(server: FaultServer, monkeypatch, **kw) -> OpenAIEngine:
     monkeypatch.setenv("CLSP_TEST_API_KEY", KEY)
-    cfg = EngineConfig(model="tiny-served", base_url=server.base_url, api_key_env="CLSP_TEST_API_KEY",
-                       max_retries=kw.pop("max_retries", 3), timeout_s=kw.pop("timeout_s", 5.0),
-                       max_concurrency=kw.pop("max_concurrency", 2), engine_kwargs={**FAST, **kw.pop("engine_kwargs", {})})
+    cfg = OpenAIEngineConfig(model="tiny-served", base_url=server.base_url, api_key_env="CLSP_TEST_API_KEY",
+                             max_retries=kw.pop("max_retries", 3), timeout_s=kw.pop("timeout_s", 5.0),
+                             max_concurrency=kw.pop("max_concurrency", 2), **{**FAST, **kw})
     engine = build_engine("openai", cfg)
     assert isinstance(engine, OpenAIEngine)
     return engine
@@ -102,8 +103,7 @@ def test_429_honours_retry_after(monkeypatch):
 
 def test_backoff_is_exponential_with_jitter(monkeypatch):
     with FaultServer(route=lambda body, hit: "500") as server:
-        engine = engine_for(server, monkeypatch, max_retries=4,
-                            engine_kwargs={"backoff_base_s": 1.0, "backoff_max_s": 5.0})
+        engine = engine_for(server, monkeypatch, max_retries=4, backoff_base_s=1.0, backoff_max_s=5.0)
         pauses: list[float] = []
         engine.sleep = pauses.append
         [r] = list(engine.generate([request(1)]))
@@ -152,16 +152,13 @@ def test_key_never_appears_in_errors_or_logs(monkeypatch, caplog):
 def test_missing_key_variable_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("CLSP_NO_SUCH_KEY", raising=False)
     with pytest.raises(ClspError, match="CLSP_NO_SUCH_KEY"):
-        OpenAIEngine(EngineConfig(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="CLSP_NO_SUCH_KEY"))
+        OpenAIEngine(OpenAIEngineConfig(model="m", base_url="http://127.0.0.1:9/v1", api_key_env="CLSP_NO_SUCH_KEY"))
     with pytest.raises(ClspError, match="base_url"):
-        OpenAIEngine(EngineConfig(model="m"))
-    with pytest.raises(ClspError, match="unknown key"):
-        OpenAIEngine(EngineConfig(model="m", base_url="http://x/v1", engine_kwargs={"retries": 3}))
+        OpenAIEngine(OpenAIEngineConfig(model="m"))
 
 
 def test_connection_errors_are_failures_not_exceptions(monkeypatch):
-    engine = OpenAIEngine(EngineConfig(model="m", base_url="http://127.0.0.1:9/v1", max_retries=1,
-                                       engine_kwargs=FAST))
+    engine = OpenAIEngine(OpenAIEngineConfig(model="m", base_url="http://127.0.0.1:9/v1", max_retries=1, **FAST))
     [r] = list(engine.generate([request(1)]))
     assert not r.ok and "connection error" in r.error and "2 attempt" in r.error
 

@@ -35,9 +35,10 @@ SPLITS = ("cuts_train.jsonl.gz", "cuts_dev.jsonl.gz", "cuts_test.jsonl.gz")
 
 
 def settings(server: FaultServer, *extra: str) -> list[str]:
-    return ["engine=openai", "engine_config.model=served-model", f"engine_config.base_url={server.base_url}",
-            "engine_config.api_key_env=CLSP_PIPE_KEY", "engine_config.max_retries=1",
-            "engine_config.engine_kwargs={backoff_base_s: 0.01, backoff_max_s: 0.02}", *extra]
+    return ["engine=openai", "engine_config.openai.model=served-model",
+            f"engine_config.openai.base_url={server.base_url}", "engine_config.openai.api_key_env=CLSP_PIPE_KEY",
+            "engine_config.openai.max_retries=1", "engine_config.openai.backoff_base_s=0.01",
+            "engine_config.openai.backoff_max_s=0.02", *extra]
 
 
 def config(server: FaultServer, *extra: str) -> AnnotateConfig:
@@ -99,7 +100,7 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
         return "500" if digest == failing["digest"] else "ok"
 
     with FaultServer(route=route, key=KEY) as server:
-        cfg = config(server, "views=2", "engine_config.max_concurrency=4")
+        cfg = config(server, "views=2", "engine_config.openai.max_concurrency=4")
         stats = annotate(cfg, [small_corpus, bad_manifest], out, progress=False)
         first_hits = server.total
     rates = {sf.info(io.BytesIO(base64.b64decode(b["messages"][-1]["content"][0]["input_audio"]["data"]))).samplerate
@@ -174,11 +175,11 @@ def test_annotate_end_to_end_rejects_failures_and_resume(small_corpus, tmp_path)
 
 def test_header_secrets_stay_out_of_stats(small_corpus, tmp_path):
     with FaultServer() as server:
-        cfg = config(server, "kinds=[global]", "engine_config.engine_kwargs.headers={X-Api-Key: hdr-secret-77}")
+        cfg = config(server, "kinds=[global]", "engine_config.openai.headers={X-Api-Key: hdr-secret-77}")
         annotate(cfg, [small_corpus / "cuts_dev.jsonl.gz"], tmp_path, progress=False)
         assert all(h["X-Api-Key"] == "hdr-secret-77" for h in server.headers)  # sent
     stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats["config"]["engine_config"]["engine_kwargs"]["headers"] == {"X-Api-Key": "***"}
+    assert stats["config"]["engine_config"]["openai"]["headers"] == {"X-Api-Key": "***"}
     assert "hdr-secret-77" not in all_text(tmp_path) and KEY not in all_text(tmp_path)
 
 
@@ -256,7 +257,7 @@ def test_sigkill_mid_run_then_rerun_writes_every_row_exactly_once(small_corpus, 
     with FaultServer(key=KEY, latency_s=0.05) as server:
         cmd = [sys.executable, "-m", "clsp", "annotate", "--input", str(small_corpus), "--output", str(out),
                "--engine", "openai", "--model", "served-model", "--views", "2", "--kinds", "global,fine",
-               "--quiet", *[a for s in settings(server, "engine_config.max_concurrency=2") for a in ("--set", s)]]
+               "--quiet", *[a for s in settings(server, "engine_config.openai.max_concurrency=2") for a in ("--set", s)]]
         env = {**os.environ, "CLSP_PIPE_KEY": KEY}
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 300
@@ -289,7 +290,7 @@ def test_cli_prints_a_summary_and_one_line_errors(small_corpus, tmp_path, capsys
     with FaultServer() as server:
         code = main(["annotate", "--input", str(small_corpus / "cuts_dev.jsonl.gz"), "--output", str(tmp_path / "o"),
                      "--engine", "openai", "--model", "m", "--views", "1", "--kinds", "fine", "--quiet",
-                     "--set", f"engine_config.base_url={server.base_url}"])
+                     "--set", f"engine_config.openai.base_url={server.base_url}"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "annotate:" in printed and "captions written" in printed and "audio-hours per engine-hour" in printed
@@ -299,8 +300,8 @@ def test_cli_prints_a_summary_and_one_line_errors(small_corpus, tmp_path, capsys
     for argv, needle in [
         (["--input", str(tmp_path / "missing.jsonl.gz")], "input not found"),
         (["--input", str(small_corpus), "--kinds", "fine,long"], "kinds"),
-        (["--input", str(small_corpus), "--engine", "openai"], "needs engine_config.base_url"),
-        (["--input", str(small_corpus), "--engine", "openai", "--set", "engine_config.base_url=http://x/v1"],
+        (["--input", str(small_corpus), "--engine", "openai"], "needs engine_config.openai.base_url"),
+        (["--input", str(small_corpus), "--engine", "openai", "--set", "engine_config.openai.base_url=http://x/v1"],
          "needs a model"),
         (["--input", str(small_corpus), "--set", "prompt=nosuch"], "prompt 'nosuch' not found"),
         (["--input", str(tmp_path / "o")], "lies in the output directory"),

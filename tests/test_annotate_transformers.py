@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from annotate.config import AnnotateConfig
-from annotate.engines.base import EngineConfig, GenerationRequest, SamplingConfig
+from annotate.engines.base import GenerationRequest, SamplingConfig
+from annotate.engines.configs import TransformersEngineConfig
 from annotate.engines.registry import build_engine
 from annotate.engines.transformers_engine import AUDIO_PART, TransformersEngine, audio_conversation
 from annotate.pipeline import annotate
@@ -24,7 +25,8 @@ MESSAGES = ({"role": "system", "content": "Describe the voice."},
 
 @pytest.fixture(scope="module")
 def audio_engine(tiny_qwen2_audio):
-    engine = build_engine("transformers", EngineConfig(model=str(tiny_qwen2_audio), device="cpu", batch_size=3))
+    engine = build_engine("transformers", TransformersEngineConfig(model=str(tiny_qwen2_audio), device="cpu",
+                                                                   batch_size=3))
     yield engine
     engine.close()
 
@@ -87,7 +89,7 @@ def test_generation_is_lazy_per_batch(audio_engine):
 
 
 def test_grammar_constrained_json_on_a_text_model(tiny_text_lm):
-    engine = TransformersEngine(EngineConfig(model=str(tiny_text_lm), batch_size=4))
+    engine = TransformersEngine(TransformersEngineConfig(model=str(tiny_text_lm), batch_size=4))
     schema = {"type": "object", "additionalProperties": False, "required": ["ok", "tone"],
               "properties": {"ok": {"type": "boolean"}, "tone": {"enum": ["calm", "tense"]}}}
     reqs = [GenerationRequest(f"j{i}", ({"role": "user", "content": "Judge it."},), None, seed=i,
@@ -128,8 +130,9 @@ def test_audio_placeholder_handling(tiny_qwen2_audio):
 
 def test_clsp_annotate_through_the_transformers_engine(tiny_qwen2_audio, small_corpus, tmp_path):
     cfg = load_config(AnnotateConfig, None, [
-        "engine=transformers", f"engine_config.model={tiny_qwen2_audio}", "engine_config.batch_size=4",
-        "engine_config.device=cpu", "views=2", "kinds=[fine]", "sampling.max_tokens=16"])
+        "engine=transformers", f"engine_config.transformers.model={tiny_qwen2_audio}",
+        "engine_config.transformers.batch_size=4", "engine_config.transformers.device=cpu", "views=2", "kinds=[fine]",
+        "sampling.max_tokens=16"])
     stats = annotate(cfg, [small_corpus / "cuts_dev.jsonl.gz"], tmp_path, progress=False)
     cuts = list(read_cuts(tmp_path / "cuts_dev.jsonl.gz"))
     assert stats["failures"] == 0 and stats["captions_written"] == 2 * len(cuts)

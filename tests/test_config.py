@@ -10,7 +10,6 @@ from clsp.augment.config import AugmentRunConfig
 from clsp.synth.corpus import SynthConfig
 from clsp.train.config import TrainConfig
 from annotate.config import AnnotateConfig
-from verify.acoustic import AcousticConfig
 from verify.config import VerifyConfig
 from configs import CONFIGS_DIR, config_path, shipped_configs
 
@@ -94,7 +93,7 @@ SHIPPED = {
     "clsp-xlarge-stage2.yaml": TrainConfig,
     "demo-stage3.yaml": TrainConfig,
     "clsp-xlarge-stage3.yaml": TrainConfig,
-    "acoustic.yaml": AcousticConfig,
+    "acoustic.yaml": AnnotateConfig,
     "annotate-clsp-captioner.yaml": AnnotateConfig,
     "annotate-demo.yaml": AnnotateConfig,
     "annotate-openai.yaml": AnnotateConfig,

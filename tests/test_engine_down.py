@@ -69,13 +69,15 @@ def test_annotate_against_a_server_that_always_fails(small_corpus, tmp_path, cap
     manifest = split_manifest_path(small_corpus, "dev")
     with FaultServer(route=lambda body, hit: "500") as server:
         base = ["annotate", "--input", str(manifest), "--engine", "openai", "--model", "m", "--quiet",
-                "--set", f"engine_config.base_url={server.base_url}", "--set", "engine_config.max_retries=0"]
+                "--set", f"engine_config.openai.base_url={server.base_url}",
+                "--set", "engine_config.openai.max_retries=0"]
         assert main([*base, "--output", str(tmp_path / "a")]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "failed each of the first 8 requests, e.g. HTTP 500" in err, err
         assert server.total < 8 + 2 * 8  # stopped early, not after every row
         # without the early stop, the whole run fails and says so (exit 2), keeping its record of failures
-        assert main([*base, "--output", str(tmp_path / "b"), "--set", "engine_config.stop_after_failures=0"]) == 2
+        assert main([*base, "--output", str(tmp_path / "b"),
+                     "--set", "engine_config.openai.stop_after_failures=0"]) == 2
         err = capsys.readouterr().err
         n_rows = 2 * sum(1 for _ in read_cuts(manifest))
         assert f"every one of the {n_rows} requested rows failed" in err and err.count("\n") == 1, err

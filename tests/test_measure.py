@@ -12,7 +12,9 @@ from clsp.audio import SAMPLING_RATE
 from clsp.synth.render import params_for, render_segment
 from clsp.synth.voices import VOICES, prepare_voice_dir
 from conftest import harmonic
-from verify.acoustic import AcousticConfig
+from annotate.config import AnnotateConfig
+from verify.acoustic import AcousticCheckConfig
+from verify.config import VerifyConfig
 
 SR = SAMPLING_RATE
 
@@ -119,12 +121,14 @@ def test_corpus_clips_whisper_has_no_pitch_and_labels_mostly_match(small_corpus)
     assert all(f0 < 140 if true == "female" else f0 > 180 for _, true, f0 in wrong), wrong
 
 
-def test_config_file_matches_the_defaults_and_is_checked(tmp_path):
-    assert load_config(AcousticConfig, "configs/acoustic.yaml") == AcousticConfig()
+def test_config_files_match_the_defaults_and_are_checked(tmp_path):
+    # the measurement spelled out for the acoustic captioner; the check's tolerances in the verify demo config
+    assert load_config(AnnotateConfig, "configs/acoustic.yaml").engine_settings.measure == MeasureConfig()
+    assert load_config(VerifyConfig, "configs/verify-demo.yaml").acoustic == AcousticCheckConfig()
     bad = tmp_path / "bad.yaml"
     bad.write_text("measure:\n  rate_slo: 3\n")
     with pytest.raises(ConfigError, match="unknown key 'measure.rate_slo'"):
-        load_config(AcousticConfig, bad)
+        load_config(VerifyConfig, bad)
     with pytest.raises(ConfigError, match="key 'measure.rate_slow' must be below key 'measure.rate_fast'"):
-        load_config(AcousticConfig, None, ["measure.rate_slow=9"])
+        load_config(VerifyConfig, None, ["measure.rate_slow=9"])
     assert load_config(MeasureConfig, None, ["rate_fast=7.5"]).rate_fast == 7.5

@@ -77,7 +77,8 @@ def vllm_server(tiny_qwen2_audio, tmp_path_factory):
 
 
 def test_openai_engine_against_a_real_vllm_server(vllm_server):
-    from annotate.engines.base import EngineConfig, GenerationRequest, SamplingConfig
+    from annotate.engines.base import GenerationRequest, SamplingConfig
+    from annotate.engines.configs import OpenAIEngineConfig
     from annotate.engines.openai_engine import OpenAIEngine
 
     t = np.arange(2 * 16000) / 16000
@@ -92,7 +93,7 @@ def test_openai_engine_against_a_real_vllm_server(vllm_server):
                                       sampling=sampling))
     requests.append(GenerationRequest("json", messages, clips[1], seed=4, json_schema=schema,
                                       sampling=SamplingConfig(max_tokens=40)))
-    engine = OpenAIEngine(EngineConfig(model="tiny", base_url=vllm_server, max_retries=0, timeout_s=600,
+    engine = OpenAIEngine(OpenAIEngineConfig(model="tiny", base_url=vllm_server, max_retries=0, timeout_s=600,
                                        max_concurrency=2))
     try:
         results = {r.request_id: r for r in engine.generate(requests)}

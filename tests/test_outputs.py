@@ -116,10 +116,10 @@ def test_credentials_in_base_url_are_not_written(small_corpus, tmp_path):
     manifest = split_manifest_path(small_corpus, "dev")
     with FaultServer() as server:
         url = server.base_url.replace("http://", "http://user:s3cret@") + "?api_key=s3cret"
-        cfg = load_config(AnnotateConfig, None, ["engine=openai", "engine_config.model=m", "kinds=[global]",
-                                                 f"engine_config.base_url={url}"])
+        cfg = load_config(AnnotateConfig, None, ["engine=openai", "engine_config.openai.model=m", "kinds=[global]",
+                                                 f"engine_config.openai.base_url={url}"])
         stats = annotate(cfg, [manifest], tmp_path / "out", progress=False)
         assert server.total > 0 and stats["captions_written"] > 0  # the credentials were used...
     written = (tmp_path / "out" / "stats.json").read_text()
     assert "s3cret" not in written  # ...and never written
-    assert json.loads(written)["config"]["engine_config"]["base_url"].startswith("http://***@127.0.0.1:")
+    assert json.loads(written)["config"]["engine_config"]["openai"]["base_url"].startswith("http://***@127.0.0.1:")

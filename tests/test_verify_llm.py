@@ -134,7 +134,7 @@ def test_prompt_references(tmp_path):
 import fault_server  # noqa: E402  (tests/fault_server.py)
 from fault_server import FaultServer  # noqa: E402
 
-from annotate.engines.base import EngineConfig  # noqa: E402
+from annotate.engines.configs import OpenAIEngineConfig, TransformersEngineConfig  # noqa: E402
 from annotate.engines.openai_engine import OpenAIEngine  # noqa: E402
 from verify.llm_check import run_checklist  # noqa: E402
 
@@ -179,8 +179,8 @@ def judge(monkeypatch):
 
 
 def judge_engine(server: FaultServer, max_retries: int = 1) -> OpenAIEngine:
-    return OpenAIEngine(EngineConfig(model="judge", base_url=server.base_url, max_retries=max_retries,
-                                     max_concurrency=4, engine_kwargs={"backoff_base_s": 0.01}))
+    return OpenAIEngine(OpenAIEngineConfig(model="judge", base_url=server.base_url, max_retries=max_retries,
+                                           max_concurrency=4, backoff_base_s=0.01))
 
 
 JUDGED = [
@@ -262,7 +262,7 @@ def test_checklist_through_the_transformers_engine_is_schema_valid(tiny_text_lm)
     from annotate.engines.base import SamplingConfig
     from annotate.engines.transformers_engine import TransformersEngine
 
-    engine = TransformersEngine(EngineConfig(model=str(tiny_text_lm), device="cpu", batch_size=2))
+    engine = TransformersEngine(TransformersEngineConfig(model=str(tiny_text_lm), device="cpu", batch_size=2))
     cfg = LLMCheckConfig(reason_max_chars=16, max_attempts=1, sampling=SamplingConfig(max_tokens=160))
     items = JUDGED[:2]
     outcomes = run_checklist(items, engine, load_prompt("verifier@1"), cfg)

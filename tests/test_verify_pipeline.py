@@ -213,7 +213,7 @@ def test_llm_engine_is_started_only_when_needed(small_corpus, tmp_path):
     summary = verify(load_config(VerifyConfig, None, [*base, "rules.global_min_chars=1000"]), [src],
                      tmp_path / "out", progress=False)
     assert summary["per_check"]["llm"]["checked"] == 0 and summary["captions"]["rejected"] > 0
-    with pytest.raises(ClspError, match="the openai engine needs engine_config.base_url"):
+    with pytest.raises(ClspError, match="the openai engine needs engine_config.openai.base_url"):
         verify(load_config(VerifyConfig, None, base), [src], tmp_path / "out2", progress=False)
 
 

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from clsp.style.measure import MeasureConfig, MeasuredStyle, WindowMeasure, label_for
+from clsp.style.measure import MeasuredStyle, WindowMeasure, label_for
 from verify.acoustic_claims import Claim, caption_claims
 
-__all__ = ["AcousticCheckConfig", "AcousticConfig", "AcousticVerdict", "Claim", "acoustic_check",
+__all__ = ["AcousticCheckConfig", "AcousticVerdict", "Claim", "acoustic_check",
            "acoustic_reasons", "caption_claims", "check_claim"]
 
 UNCERTAIN = "acoustic:uncertain:"
@@ -71,14 +71,6 @@ class AcousticCheckConfig:
                 raise ValueError(f"key '{name}' must be >= 1 (a ratio), got {getattr(self, name)}")
         if not 0 < self.edge_fraction <= 1:
             raise ValueError(f"key 'edge_fraction' must be in (0, 1], got {self.edge_fraction}")
-
-
-@dataclass
-class AcousticConfig:
-    """``configs/acoustic.yaml``: the analysis thresholds and the check's tolerances."""
-
-    measure: MeasureConfig = field(default_factory=MeasureConfig)
-    check: AcousticCheckConfig = field(default_factory=AcousticCheckConfig)
 
 
 CODES = {"pitch": "pitch", "speaking_rate": "rate", "loudness": "loudness", "gender": "gender",

@@ -19,7 +19,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, type=Path, help="output directory")
     p.add_argument("--checks", default=None, metavar="LIST",
                    help="comma-separated checks among rules,acoustic,llm (default: the config's)")
-    p.add_argument("--engine", default=None, help="LLM engine: vllm, openai, transformers (default: the config's)")
+    p.add_argument("--engine", default=None,
+                   help="LLM engine: one of `clsp annotate --engine` that is an LLM (default: the config's)")
     p.add_argument("--model", default=None, help="LLM model id or path (default: the config's, Qwen/Qwen3-30B-A3B)")
     add_config_arguments(p, "YAML config (e.g. configs/verify-qwen3.yaml)", "rules.fine_min_chars=100")
     p.add_argument("--recheck", action="store_true", help="also re-check captions already kept/rejected")
@@ -28,14 +29,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
-    from clsp.config import load_config
+    from annotate.engines.registry import load_run_config
     from verify.config import VerifyConfig
     from verify.pipeline import format_summary, verify
 
     checks = [c.strip() for c in args.checks.split(",") if c.strip()] if args.checks is not None else None
-    flags = {"checks": checks, "engine": args.engine, "engine_config.model": args.model,
-             "recheck": True if args.recheck else None}
-    cfg = load_config(VerifyConfig, args.config, flag_overrides(args.overrides, flags))
+    flags = {"checks": checks, "engine": args.engine, "recheck": True if args.recheck else None}
+    cfg = load_run_config(VerifyConfig, args.config, flag_overrides(args.overrides, flags), args.model)
     summary = verify(cfg, args.inputs, args.output, progress=not args.quiet)
     verb = "reused" if summary.get("reused") else f"done in {summary['seconds']} s"
     print(f"verify: {', '.join(summary['checks'])} {verb} -> {args.output}")

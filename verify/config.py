@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from annotate.engines.base import EngineConfig, SamplingConfig
+from annotate.engines.base import SamplingConfig
+from annotate.engines.configs import LLMEngineConfig, engine_sections
+from annotate.engines.registry import llm_engine_names
 from clsp.data.captions import KINDS
 from clsp.style.measure import MeasureConfig
 from verify.acoustic import AcousticCheckConfig
 
 CHECK_ORDER: tuple[str, ...] = ("rules", "acoustic", "llm")  # cheap to expensive; always run in this order
 DEFAULT_VERIFIER_MODEL = "Qwen/Qwen3-30B-A3B"
-LLM_ENGINES: tuple[str, ...] = ("vllm", "openai", "transformers")  # annotate.engines.registry names
+# engine_config: one section per LLM engine of annotate's registry (engine_config.vllm, engine_config.openai, ...)
+VerifyEngines = engine_sections("VerifyEngines", llm_engine_names(), model=DEFAULT_VERIFIER_MODEL)
 
 # CLSP's public filters (the recipe's regexes, as word lists matched on word boundaries, any case).
 CLSP_MULTI_SPEAKER_WORDS = ["speakers", "first speaker", "second speaker"]
@@ -119,7 +122,9 @@ class VerifyConfig:
       cut) and the tolerances of the acoustic check (:class:`verify.acoustic.AcousticCheckConfig`);
       ``acoustic_max_audio_s``: clips longer than this (seconds) are not loaded: their captions are left
       ``pending`` with ``acoustic:too_long`` (captions describe clips of seconds, not hours);
-    - ``engine`` / ``engine_config``: the LLM engine (an ``annotate.engines.registry`` name) and its settings.
+    - ``engine`` / ``engine_config``: the LLM engine (an engine of ``annotate.engines.registry`` that is an
+      LLM: ``vllm``, ``openai``, ``transformers``) and one settings section per such engine
+      (``engine_config.vllm``, ... as in the annotate config; only the selected engine's is read).
     """
 
     checks: list[str] = field(default_factory=lambda: list(CHECK_ORDER))
@@ -132,7 +137,7 @@ class VerifyConfig:
     acoustic_max_audio_s: float = 600.0
     llm: LLMCheckConfig = field(default_factory=LLMCheckConfig)
     engine: str = "vllm"
-    engine_config: EngineConfig = field(default_factory=lambda: EngineConfig(model=DEFAULT_VERIFIER_MODEL))
+    engine_config: VerifyEngines = field(default_factory=VerifyEngines)
 
     def validate(self) -> None:
         bad = [c for c in self.checks if c not in CHECK_ORDER]
@@ -141,8 +146,14 @@ class VerifyConfig:
         _check_kinds("kinds", self.kinds, allow_empty=False)
         if not self.acoustic_max_audio_s > 0:
             raise ValueError(f"key 'acoustic_max_audio_s' must be > 0 seconds, got {self.acoustic_max_audio_s}")
-        if self.engine not in LLM_ENGINES:
-            raise ValueError(f"key 'engine' must be an LLM engine ({', '.join(LLM_ENGINES)}), got {self.engine!r}")
+        if self.engine not in llm_engine_names():
+            raise ValueError(f"key 'engine' must be an LLM engine ({', '.join(llm_engine_names())}), "
+                             f"got {self.engine!r}")
+
+    @property
+    def engine_settings(self) -> LLMEngineConfig:
+        """The settings section of the selected engine (``engine_config.<engine>``)."""
+        return self.engine_config[self.engine]
 
     def ordered_checks(self) -> list[str]:
         return [c for c in CHECK_ORDER if c in self.checks]

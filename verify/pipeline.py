@@ -27,7 +27,7 @@ import numpy as np
 from lhotse.cut import Cut
 
 import clsp.style.measure as style_measure
-from annotate.engines.base import public_engine_config
+from annotate.engines.configs import public_engine_config
 from annotate.prompts import prompt_path
 from clsp.config import to_dict
 from clsp.data.captions import Caption, get_captions, update_captions
@@ -193,7 +193,7 @@ class Verifier:
         if self.engine is None:
             from annotate.engines.registry import build_engine
 
-            self.engine = build_engine(self.cfg.engine, self.cfg.engine_config)
+            self.engine = build_engine(self.cfg.engine, self.cfg.engine_settings)
             self._own_engine = True
         return self.engine
 
@@ -210,7 +210,7 @@ class Verifier:
         items = [CheckItem(t.key, t.cut_id, t.caption.id, t.caption.kind, t.caption.text, t.transcript)
                  for t in play]
         outcomes = run_checklist(items, self._get_engine(), self.prompt, self.cfg.llm, progress=self.progress,
-                                 stop_after_failures=self.cfg.engine_config.stop_after_failures)
+                                 stop_after_failures=self.cfg.engine_settings.stop_after_failures)
         tally = self.tallies["llm"]
         for t in play:
             outcome = outcomes[t.key]
@@ -280,8 +280,8 @@ def _reusable(out: Path, fingerprint: str, manifests: list[Path]) -> dict[str, A
 def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None, progress: bool = True) -> dict:
     """Verify every manifest of ``inputs`` into ``out``; returns the summary (also saved as verify_summary.json).
 
-    ``engine``: an annotate engine for the llm check (None: built from ``cfg.engine``/``cfg.engine_config``
-    when the llm check runs, and closed at the end).
+    ``engine``: an annotate engine for the llm check (None: built from ``cfg.engine`` and its section of
+    ``cfg.engine_config`` when the llm check runs, and closed at the end).
     """
     out = Path(out)
     manifests = resolve_inputs(inputs, out)  # files or data directories, names unique
@@ -290,9 +290,9 @@ def verify(cfg: VerifyConfig, inputs: list[Path], out: Path, engine: Any = None,
         if engine is None:  # ...and so does an engine that cannot start (e.g. its model is not to be had)
             from annotate.engines.registry import preflight_engine
 
-            preflight_engine(cfg.engine, cfg.engine_config)
+            preflight_engine(cfg.engine, cfg.engine_settings)
     engine_id = ([getattr(engine, "name", None), getattr(engine, "model", None)] if engine is not None
-                 else [cfg.engine, cfg.engine_config.model]) if "llm" in cfg.checks else [None, None]
+                 else [cfg.engine, cfg.engine_settings.model]) if "llm" in cfg.checks else [None, None]
     fingerprint = run_fingerprint(cfg, manifests, engine_id)
     with OutputLock(out, "verify"):
         if (saved := _reusable(out, fingerprint, manifests)) is not None:

@@ -10,9 +10,9 @@ whisper) gives "A speaker ..." / "The speaker ...", an uncertain pitch level or 
 wordings. ``messages`` are ignored. Views of the same clip share one measurement (a small cache keyed by
 the audio's bytes and the transcript).
 
-Settings: ``MeasureConfig`` (thresholds) from the ``measure`` argument, or from
-``EngineConfig.engine_kwargs["measure"]`` (a mapping of :class:`~clsp.style.measure.MeasureConfig` keys, checked
-like a config file section), or the defaults.
+Settings: :class:`~annotate.engines.configs.AcousticEngineConfig`, whose ``measure`` is the
+:class:`~clsp.style.measure.MeasureConfig` (thresholds) of the measurement (``engine_config.acoustic.measure``
+in an annotate config; ``configs/acoustic.yaml`` spells every key out).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from annotate.engines.base import EngineConfig, GenerationRequest, GenerationResult
+from annotate.engines.base import GenerationRequest, GenerationResult
+from annotate.engines.configs import AcousticEngineConfig
 from clsp.audio import SAMPLING_RATE
-from clsp.config import from_dict
 from clsp.errors import ClspError
 from clsp.style.describe import describe_fine, describe_global
 from clsp.style.measure import MeasureConfig, MeasuredStyle, measure_style
@@ -42,13 +42,9 @@ class AcousticEngine:
     model = MODEL
     prompt_id = PROMPT_ID
 
-    def __init__(self, config: EngineConfig | None = None, measure: MeasureConfig | None = None,
-                 cache_size: int = 64) -> None:
-        self.config = config or EngineConfig()
-        overrides = self.config.engine_kwargs.get("measure")
-        if measure is None and overrides is not None:
-            measure = from_dict(MeasureConfig, overrides, "engine_kwargs", prefix="measure.")
-        self.measure_config = measure or MeasureConfig()
+    def __init__(self, config: AcousticEngineConfig | None = None, cache_size: int = 64) -> None:
+        self.config = config or AcousticEngineConfig()
+        self.measure_config: MeasureConfig = self.config.measure
         self._cache: OrderedDict[tuple[str, str | None], MeasuredStyle] = OrderedDict()
         self._cache_size = cache_size
 

@@ -74,63 +74,6 @@ class GenerationResult:
         return self.error is None and self.text is not None
 
 
-@dataclass
-class EngineConfig:
-    """Settings every engine reads the parts of it needs (a section of the annotate/verify configs).
-
-    - ``model``: local path or hub id (vllm, transformers), model name (openai), ignored (acoustic);
-    - vllm: ``replicas`` engine replicas (one per GPU group), ``tensor_parallel_size`` GPUs per replica,
-      ``batch_size`` rows per engine batch, ``max_model_len``, ``engine_kwargs`` passed to vLLM as is,
-      ``ray_address`` (None: start Ray locally; ``"auto"``: join the running cluster), ``device``
-      (``"cuda"`` or ``"cpu"``: the CPU build, for tests);
-    - openai: ``base_url``, ``api_key_env`` (the NAME of the environment variable holding the key; the key
-      itself is never stored or logged), ``timeout_s``, ``max_retries``, ``max_concurrency``;
-    - transformers: ``device``, ``dtype``;
-    - every engine: ``stop_after_failures``: when each of a run's first N requests fails, the engine is taken
-      to be down and the run stops (:func:`fail_fast`) instead of recording N failures per request; 0 = never.
-    """
-
-    model: str | None = None
-    device: str = "auto"  # auto | cuda | cpu
-    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
-    batch_size: int = 16
-    replicas: int = 1
-    tensor_parallel_size: int = 1
-    max_model_len: int = 8192
-    engine_kwargs: dict[str, Any] = field(default_factory=dict)
-    ray_address: str | None = None
-    base_url: str | None = None
-    api_key_env: str | None = None
-    timeout_s: float = 120.0
-    max_retries: int = 4
-    max_concurrency: int = 8
-    stop_after_failures: int = 8
-
-    def validate(self) -> None:
-        if self.stop_after_failures < 0:
-            raise ValueError(f"key 'stop_after_failures' must be >= 0, got {self.stop_after_failures}")
-
-
-def public_engine_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """An ``EngineConfig`` as a dict fit to be written to stats/summary files: credentials inside ``base_url``
-    (``user:password@``, ``?key=...`` values) and extra HTTP header values replaced by ``***``."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    out = {**cfg, "engine_kwargs": dict(cfg.get("engine_kwargs") or {})}
-    headers = out["engine_kwargs"].get("headers")
-    if isinstance(headers, dict):
-        out["engine_kwargs"]["headers"] = {k: "***" for k in headers}
-    url = out.get("base_url")
-    if isinstance(url, str) and url:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rsplit("@", 1)[1]
-        query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-        out["base_url"] = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    return out
-
-
 class EngineDown(ClspError):
     """The engine failed to start, or failed every one of the first requests of a run: the run stops with
     this one line (exit status 2) and no caption is rejected or written for these failures."""

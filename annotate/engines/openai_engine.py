@@ -6,12 +6,12 @@ a failure result, the key scrubbed from every error text) and has to be visible 
 keeps its own hidden retry loop and response validation on top. The request body is plain JSON, so
 vLLM's ``structured_outputs`` (the SDK's ``extra_body``) is simply a top-level field.
 
-Settings (``EngineConfig``): ``base_url`` (e.g. ``http://localhost:8000/v1``), ``model``,
-``api_key_env`` (the NAME of an environment variable holding the key; None = no key), ``timeout_s``
-per attempt, ``max_retries`` (retries after the first attempt), ``max_concurrency`` requests in flight
-(a thread pool). ``engine_kwargs`` may hold ``backoff_base_s`` (1.0), ``backoff_max_s`` (60.0),
-``retry_after_max_s`` (300.0), ``extra_body`` (a mapping merged into every request body) and
-``headers`` (extra HTTP headers).
+Settings: :class:`~annotate.engines.configs.OpenAIEngineConfig` (``engine_config.openai``): ``base_url``
+(e.g. ``http://localhost:8000/v1``), ``model``, ``api_key_env`` (the NAME of an environment variable
+holding the key; None = no key), ``timeout_s`` per attempt, ``max_retries`` (retries after the first
+attempt), ``max_concurrency`` requests in flight (a thread pool), ``backoff_base_s``, ``backoff_max_s``,
+``retry_after_max_s``, ``extra_body`` (a mapping merged into every request body) and ``headers`` (extra
+HTTP headers).
 
 Retried: HTTP 408/409/429/5xx, timeouts, connection errors and malformed 200 responses. The wait before
 retry k (0-based) is uniform in [d/2, d], d = min(backoff_max_s, backoff_base_s * 2**k), and at least
@@ -30,13 +30,13 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from annotate.engines.base import EngineConfig, GenerationRequest, GenerationResult, with_audio
+from annotate.engines.base import GenerationRequest, GenerationResult, with_audio
+from annotate.engines.configs import OpenAIEngineConfig
 from clsp.errors import ClspError
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 429})
-OPTIONS = {"backoff_base_s": 1.0, "backoff_max_s": 60.0, "retry_after_max_s": 300.0, "extra_body": None, "headers": None}
 
 
 class _Retryable(Exception):
@@ -78,30 +78,26 @@ def parse_completion(data: Any) -> tuple[str, int | None, int | None]:
 class OpenAIEngine:
     name = "openai"
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: OpenAIEngineConfig):
         import httpx
 
         if not config.base_url:
-            raise ClspError("the openai engine needs engine_config.base_url (e.g. http://localhost:8000/v1)")
+            raise ClspError("the openai engine needs engine_config.openai.base_url (e.g. http://localhost:8000/v1)")
         if not config.model:
-            raise ClspError("the openai engine needs a model name (--model or engine_config.model)")
-        unknown = set(config.engine_kwargs) - set(OPTIONS)
-        if unknown:
-            raise ClspError(f"engine_config.engine_kwargs: unknown key(s) {', '.join(sorted(unknown))} for the "
-                            f"openai engine (expected some of: {', '.join(OPTIONS)})")
-        opts = {**OPTIONS, **config.engine_kwargs}
+            raise ClspError("the openai engine needs a model name (--model or engine_config.openai.model)")
         self.model = config.model
         self.config = config
-        self.backoff_base_s = float(opts["backoff_base_s"])
-        self.backoff_max_s = float(opts["backoff_max_s"])
-        self.retry_after_max_s = float(opts["retry_after_max_s"])
-        self.extra_body = dict(opts["extra_body"] or {})
-        headers = {str(k): str(v) for k, v in (opts["headers"] or {}).items()}
+        self.backoff_base_s = float(config.backoff_base_s)
+        self.backoff_max_s = float(config.backoff_max_s)
+        self.retry_after_max_s = float(config.retry_after_max_s)
+        self.extra_body = dict(config.extra_body)
+        headers = {str(k): str(v) for k, v in config.headers.items()}
         self._secret: str | None = None
         if config.api_key_env:
             key = os.environ.get(config.api_key_env, "")
             if not key:
-                raise ClspError(f"environment variable {config.api_key_env} (engine_config.api_key_env) is not set")
+                raise ClspError(f"environment variable {config.api_key_env} (engine_config.openai.api_key_env) "
+                                "is not set")
             self._secret = key
             headers["Authorization"] = f"Bearer {key}"
         self._client = httpx.Client(

@@ -4,7 +4,7 @@ The model class is chosen by the checkpoint's ``model_type`` (:data:`AUDIO_MODEL
 loaded with ``AutoModelForCausalLM`` and serves text-only requests). For the Omni models only the
 "thinker" (text output) is used.
 
-Requests are generated in batches of ``EngineConfig.batch_size`` (left padding). Sampling is done per
+Requests are generated in batches of ``TransformersEngineConfig.batch_size`` (left padding). Sampling is done per
 row by :class:`PerRowSampler` with a ``torch.Generator`` seeded from the request's seed (temperature,
 top-k, top-p as in the request), so a request's draws never depend on the other rows of its batch and
 the same seed gives the same text. Requests with a ``json_schema`` are constrained with xgrammar's
@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from annotate.engines.base import EngineConfig, GenerationRequest, GenerationResult, SamplingConfig
+from annotate.engines.base import GenerationRequest, GenerationResult, SamplingConfig
+from annotate.engines.configs import TransformersEngineConfig
 from clsp.audio import SAMPLING_RATE
 from clsp.errors import ClspError
 
@@ -98,13 +99,14 @@ def audio_conversation(messages: Iterable[dict[str, Any]], has_audio: bool) -> l
 class TransformersEngine:
     name = "transformers"
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: TransformersEngineConfig):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoProcessor, AutoTokenizer
 
         import transformers
 
         if not config.model:
-            raise ClspError("the transformers engine needs a model (--model or engine_config.model): a local path or hub id")
+            raise ClspError("the transformers engine needs a model (--model or engine_config.transformers.model): "
+                            "a local path or hub id")
         self.model = config.model
         self.batch_size = config.batch_size
         self.device = torch.device("cuda" if config.device == "auto" and torch.cuda.is_available()
@@ -112,7 +114,8 @@ class TransformersEngine:
         self.dtype = {"auto": torch.bfloat16 if self.device.type == "cuda" else torch.float32, "float32": torch.float32,
                       "bfloat16": torch.bfloat16, "float16": torch.float16}.get(config.dtype)
         if self.dtype is None:
-            raise ClspError(f"engine_config.dtype: expected auto, float32, bfloat16 or float16, got {config.dtype!r}")
+            raise ClspError(f"engine_config.transformers.dtype: expected auto, float32, bfloat16 or float16, "
+                            f"got {config.dtype!r}")
         try:
             hf_config = AutoConfig.from_pretrained(config.model)
         except (OSError, ValueError) as e:

@@ -36,7 +36,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from annotate.engines.base import EngineConfig, EngineDown, GenerationRequest, GenerationResult, with_audio
+from annotate.engines.base import EngineDown, GenerationRequest, GenerationResult, with_audio
+from annotate.engines.configs import VLLMEngineConfig
 from clsp.errors import ClspError, one_line
 
 log = logging.getLogger(__name__)
@@ -257,19 +258,19 @@ class _Stream:
 
 
 class VLLMEngine:
-    """vLLM on Ray Data. ``config``: model, device (cuda|cpu|auto), dtype, replicas, tensor_parallel_size,
-    batch_size, max_model_len, engine_kwargs (passed to vLLM as is), ray_address (None: a local Ray)."""
+    """vLLM on Ray Data. ``config``: :class:`~annotate.engines.configs.VLLMEngineConfig` (model, device, dtype,
+    replicas, tensor_parallel_size, batch_size, max_model_len, engine_kwargs passed to vLLM as is,
+    ray_address)."""
 
     name = "vllm"
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: VLLMEngineConfig):
         if not config.model:
             raise ClspError("engine 'vllm': set the model (a local checkpoint directory or a hub id)")
-        for key in ("replicas", "tensor_parallel_size", "batch_size", "max_model_len"):
-            if int(getattr(config, key)) < 1:
-                raise ClspError(f"engine 'vllm': {key} must be >= 1, got {getattr(config, key)}")
-        if config.device not in ("auto", "cuda", "cpu"):
-            raise ClspError(f"engine 'vllm': device must be auto, cuda or cpu, got {config.device!r}")
+        try:
+            config.validate()  # a config built in code, not loaded: the checks loading makes
+        except ValueError as e:
+            raise ClspError(f"engine 'vllm': {e}") from None
         self.preflight(config)
         self.config = config
         self.model = config.model
@@ -281,7 +282,7 @@ class VLLMEngine:
         self.pipeline_starts = 0  # how many times the Ray Data pipeline (and so vLLM) was started
 
     @staticmethod
-    def preflight(config: EngineConfig) -> None:
+    def preflight(config: VLLMEngineConfig) -> None:
         """Before Ray or vLLM start: the model is a local folder or can be fetched (:func:`check_model_source`)."""
         if config.model:
             check_model_source(str(config.model))

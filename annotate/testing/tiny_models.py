@@ -300,8 +300,8 @@ def build_tiny_text_lm(directory: str | Path) -> Path:
 
 
 def cpu_engine_config(model_dir: str | Path, **overrides):
-    """Engine settings that run a tiny checkpoint on one CPU (float32, batches of 4, 2048 tokens)."""
-    from annotate.engines.base import EngineConfig
+    """vLLM engine settings that run a tiny checkpoint on one CPU (float32, batches of 4, 2048 tokens)."""
+    from annotate.engines.configs import VLLMEngineConfig
 
     settings = dict(model=str(model_dir), device="cpu", dtype="float32", batch_size=4, max_model_len=2048)
-    return EngineConfig(**{**settings, **overrides})
+    return VLLMEngineConfig(**{**settings, **overrides})
