@@ -11,6 +11,8 @@ From the bottom up:
   engines and prompts) but not ``eval``; ``eval`` imports neither ``annotate`` nor ``verify``.
 - Orchestration, which may import every stage and is imported by no module above: ``clsp/cli.py`` (finds the
   stage CLIs by name), ``clsp/__main__.py``, ``clsp/demo.py`` and ``clsp/report.py``.
+- Test support, ``annotate.testing`` (shipped, imported by tests and benchmarks), is imported by no module
+  outside it.
 
 ``importlib.import_module`` by name (the CLI plugins, the engine registry) is not an import edge here.
 """
@@ -26,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("clsp", "schedulers", "annotate", "verify", "eval")
 STAGES = {"annotate", "verify", "eval"}
 ORCHESTRATION = {"clsp.cli", "clsp.__main__", "clsp.demo", "clsp.report"}
+TESTING = "annotate.testing"
 # Modules that break a rule below, each with why it is allowed for now. Empty: keep it that way.
 KNOWN_EXCEPTIONS: dict[str, str] = {}
 
@@ -85,6 +88,7 @@ def test_the_graph_sees_real_imports():
     assert "schedulers.optim" in GRAPH["clsp.train.trainer"]
     assert "annotate.engines.base" in GRAPH["verify.config"]
     assert "eval.grounding" in GRAPH["clsp.demo"]  # a lazy import inside a function
+    assert "annotate.testing.fault_server" in GRAPH["annotate.testing.fault_judge"]
     assert len(GRAPH) > 100
 
 
@@ -100,6 +104,8 @@ def test_the_graph_sees_real_imports():
     ("eval imports neither annotate nor verify", lambda m, i: top(m) == "eval" and top(i) in {"annotate", "verify"}),
     ("nothing but orchestration imports orchestration",
      lambda m, i: m not in ORCHESTRATION and any(within(i, o) for o in ORCHESTRATION)),
+    ("no library module imports the test support",
+     lambda m, i: within(i, TESTING) and not within(m, TESTING)),
 ])
 def test_import_layers(rule_name, rule):
     assert violations(rule) == [], rule_name
