@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import zlib
 from collections import Counter
@@ -78,17 +77,14 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).parent))
-from voice_render import (FLITE_VOICES, espeak_variant_genders, render_espeak, render_flite,  # noqa: E402
-                          render_piper, sox_effect)
-
-from clsp.style.describe import describe_fine, describe_global  # noqa: E402
-from clsp.style.labels import StyleSpan, StyleSummary  # noqa: E402
-from clsp.style.measure import Decision, MeasureConfig, MeasuredStyle, measure_style  # noqa: E402
-from clsp.synth.render import active_rms_dbfs, set_active_rms  # noqa: E402
-from clsp.synth.texts import sample_sentence  # noqa: E402
-from verify.acoustic import AcousticCheckConfig, AcousticVerdict, acoustic_check, caption_claims  # noqa: E402
-from verify.acoustic_eval import SWAPS, claim_agrees, rejected_for  # noqa: E402
+from clsp.style.describe import describe_fine, describe_global
+from clsp.style.labels import StyleSpan, StyleSummary
+from clsp.style.measure import Decision, MeasureConfig, MeasuredStyle, measure_style
+from clsp.synth.render import active_rms_dbfs, set_active_rms
+from clsp.synth.texts import sample_sentence
+from verify.acoustic import AcousticCheckConfig, AcousticVerdict, acoustic_check, caption_claims
+from verify.acoustic_eval import SWAPS, claim_agrees, rejected_for
+from voice_render import FLITE_VOICES, espeak_variant_genders, render_espeak, render_flite, render_piper, sox_effect
 
 SOURCES = ("espeak-ng", "flite", "piper")
 CALIBRATION = ("espeak-ng", "piper")

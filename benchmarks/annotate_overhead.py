@@ -7,9 +7,9 @@ Pipeline: ``annotate()`` end to end (manifest reading, audio checks, request bui
 fsync, the merged manifest, stats). Overhead = pipeline wall - bare wall; the CPU columns are this
 process's CPU seconds (less sensitive than wall time to other load on a shared machine).
 
-Engines: ``http`` = the openai engine against the local fault-injection server of the tests (it answers
-at once, or after ``--latency-ms``, like a remote endpoint), ``transformers`` = the tiny random
-Qwen2-Audio checkpoint, ``acoustic`` when that engine is installed.
+Engines: ``http`` = the openai engine against the tests' local fault-injection server
+(``annotate.testing.fault_server``: it answers at once, or after ``--latency-ms``, like a remote endpoint),
+``transformers`` = the tiny random Qwen2-Audio checkpoint, ``acoustic`` when that engine is installed.
 
     .venv/bin/python benchmarks/annotate_overhead.py [--clips 100] [--views 2] [--engine http|transformers|acoustic]
 """
@@ -24,18 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from annotate.config import AnnotateConfig  # noqa: E402
-from annotate.engines.registry import build_engine  # noqa: E402
-from annotate.pipeline import annotate, prompt_for  # noqa: E402
-from annotate.prompts import load_prompt  # noqa: E402
-from annotate.rows import RowPlan, make_request  # noqa: E402
-from clsp.audio_checks import load_checked_audio  # noqa: E402
-from clsp.config import load_config  # noqa: E402
-from clsp.data.manifest import read_cuts  # noqa: E402
-from clsp.synth.corpus import SynthConfig, synthesize_corpus  # noqa: E402
+from annotate.config import AnnotateConfig
+from annotate.engines.registry import build_engine
+from annotate.pipeline import annotate, prompt_for
+from annotate.prompts import load_prompt
+from annotate.rows import RowPlan, make_request
+from clsp.audio_checks import load_checked_audio
+from clsp.config import load_config
+from clsp.data.manifest import read_cuts
+from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
 
 def bare_requests(cfg: AnnotateConfig, engine, manifests: list[Path]) -> list:
@@ -100,7 +97,7 @@ def main() -> None:
         if args.engine == "http":
             for latency in args.latency_ms:
                 # the tests' fault-injection server, here always answering ok, in its own process
-                server = subprocess.Popen([sys.executable, str(REPO / "tests" / "fault_server.py"), "--latency-ms",
+                server = subprocess.Popen([sys.executable, "-m", "annotate.testing.fault_server", "--latency-ms",
                                            str(latency)], stdout=subprocess.PIPE, text=True)
                 try:
                     base_url = server.stdout.readline().strip()
@@ -114,9 +111,9 @@ def main() -> None:
         else:
             overrides = [*base, f"engine={args.engine}"]
             if args.engine == "transformers":
-                from annotate.testing import build_tiny_qwen2_audio
+                from annotate.testing import build_tiny_qwen2_audio, tiny_cache_dir
 
-                model = build_tiny_qwen2_audio(Path.home() / ".cache" / "clsp-tests" / "tiny-qwen2-audio")
+                model = build_tiny_qwen2_audio(tiny_cache_dir() / "tiny-qwen2-audio")
                 overrides += [f"engine_config.transformers.model={model}", "engine_config.transformers.batch_size=8",
                               "sampling.max_tokens=16"]
             measure(load_config(AnnotateConfig, None, overrides), corpus, tmp, args.engine)

@@ -88,16 +88,17 @@ def run_direct(model: str, engine_kwargs: dict, requests: list) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    from annotate.testing import build_tiny_qwen2_audio, cpu_engine_config, tiny_cache_dir
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=12)
     ap.add_argument("--views", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--model-dir", type=Path, default=Path.home() / ".cache/clsp-tests/tiny-qwen2-audio")
+    ap.add_argument("--model-dir", type=Path, default=tiny_cache_dir() / "tiny-qwen2-audio")
     args = ap.parse_args(argv)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-    from annotate.testing import build_tiny_qwen2_audio, cpu_engine_config
     from clsp.synth.corpus import SynthConfig, synthesize_corpus
 
     model = str(build_tiny_qwen2_audio(args.model_dir))

@@ -17,10 +17,10 @@ from annotate.engines.acoustic import AcousticEngine
 from annotate.engines.base import GenerationRequest
 from annotate.engines.configs import AcousticEngineConfig
 from annotate.engines.registry import build_engine
+from annotate.testing import harmonic
 from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path
 from clsp.errors import ConfigError
-from conftest import harmonic
 from verify.acoustic_claims import caption_claims
 from verify.acoustic_eval import coverage, label_summary, make_eval_corpus, rates, statement_agreement, summary_agreement
 

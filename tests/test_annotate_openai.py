@@ -1,25 +1,20 @@
-"""The openai engine against the fault-injection server (tests/fault_server.py): retries, Retry-After,
+"""The openai engine against the fault-injection server (annotate/testing/fault_server.py): retries, Retry-After,
 timeouts, malformed bodies, failures recorded as results, bounded concurrency, the key never leaked."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
-import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fault_server import FaultServer, audio_digest  # noqa: E402
-
-from annotate.engines.base import GenerationRequest, SamplingConfig  # noqa: E402
-from annotate.engines.configs import OpenAIEngineConfig  # noqa: E402
-from annotate.engines.openai_engine import OpenAIEngine, parse_retry_after  # noqa: E402
-from annotate.engines.registry import build_engine  # noqa: E402
-from clsp.errors import ClspError  # noqa: E402
+from annotate.engines.base import GenerationRequest, SamplingConfig
+from annotate.engines.configs import OpenAIEngineConfig
+from annotate.engines.openai_engine import OpenAIEngine, parse_retry_after
+from annotate.engines.registry import build_engine
+from annotate.testing import FaultServer, audio_digest
+from clsp.errors import ClspError
 
 KEY = "sk-test-4f9c2b71d0e8a6secret"
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}

@@ -18,16 +18,13 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fault_server import FaultServer, audio_digest  # noqa: E402
-from test_annotate_audio import make_bad_manifest, make_long_manifest  # noqa: E402
-
-from annotate.config import AnnotateConfig  # noqa: E402
-from annotate.pipeline import annotate  # noqa: E402
-from clsp.cli import main  # noqa: E402
-from clsp.config import load_config  # noqa: E402
-from clsp.data.captions import get_captions  # noqa: E402
-from clsp.data.manifest import load_checked, read_cuts, write_cuts  # noqa: E402
+from annotate.config import AnnotateConfig
+from annotate.pipeline import annotate
+from annotate.testing import FaultServer, audio_digest, make_bad_manifest, make_long_manifest
+from clsp.cli import main
+from clsp.config import load_config
+from clsp.data.captions import get_captions
+from clsp.data.manifest import load_checked, read_cuts, write_cuts
 
 KEY = "sk-pipeline-93be0c41secret"
 REPO = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_train import TINY
 
+from annotate.testing import TINY
 from clsp.cli import main
 from clsp.data.manifest import read_cuts, split_manifest_path, write_cuts
 

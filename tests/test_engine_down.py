@@ -2,21 +2,18 @@
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fault_server import FaultServer  # noqa: E402
-
-from annotate.config import AnnotateConfig  # noqa: E402
-from annotate.engines.base import EngineDown, GenerationResult, fail_fast  # noqa: E402
-from annotate.pipeline import annotate  # noqa: E402
-from clsp.cli import main  # noqa: E402
-from clsp.config import load_config  # noqa: E402
-from clsp.data.captions import get_captions  # noqa: E402
-from clsp.data.manifest import read_cuts, split_manifest_path  # noqa: E402
-from clsp.errors import ClspError  # noqa: E402
+from annotate.config import AnnotateConfig
+from annotate.engines.base import EngineDown, GenerationResult, fail_fast
+from annotate.pipeline import annotate
+from annotate.testing import FaultServer
+from clsp.cli import main
+from clsp.config import load_config
+from clsp.data.captions import get_captions
+from clsp.data.manifest import read_cuts, split_manifest_path
+from clsp.errors import ClspError
 
 
 class EngineFailingToStart:

@@ -12,6 +12,8 @@ From the bottom up:
   engines and prompts) but not ``eval``; ``eval`` imports neither ``annotate`` nor ``verify``.
 - Orchestration, which may import every stage and is imported by nothing: ``recipes`` (the demo and its report).
   ``clsp.cli`` finds the stage CLIs (and the demo's) as ``clsp.commands`` entry points, not by importing them.
+- Test support, ``annotate.testing`` (shipped, imported by tests and benchmarks), is imported by no module
+  outside it.
 
 ``importlib.import_module`` and entry points (the CLI plugins, the engine registry) are not import edges here.
 """
@@ -27,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("configs", "clsp", "schedulers", "annotate", "verify", "eval", "recipes")
 STAGES = {"annotate", "verify", "eval"}
 ORCHESTRATION = {"recipes"}
+TESTING = "annotate.testing"
 # Modules that break a rule below, each with why it is allowed for now. Empty: keep it that way.
 KNOWN_EXCEPTIONS: dict[str, str] = {}
 
@@ -87,6 +90,7 @@ def test_the_graph_sees_real_imports():
     assert "annotate.engines.base" in GRAPH["verify.config"]
     assert "eval.grounding" in GRAPH["recipes.demo"]  # a lazy import inside a function
     assert "configs" in GRAPH["annotate.prompts"]
+    assert "annotate.testing.fault_server" in GRAPH["annotate.testing.fault_judge"]
     assert len(GRAPH) > 100
 
 
@@ -103,6 +107,8 @@ def test_the_graph_sees_real_imports():
     ("eval imports neither annotate nor verify", lambda m, i: top(m) == "eval" and top(i) in {"annotate", "verify"}),
     ("nothing but orchestration imports orchestration",
      lambda m, i: not within(m, *ORCHESTRATION) and within(i, *ORCHESTRATION)),
+    ("no library module imports the test support",
+     lambda m, i: within(i, TESTING) and not within(m, TESTING)),
 ])
 def test_import_layers(rule_name, rule):
     assert violations(rule) == [], rule_name

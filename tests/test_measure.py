@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from annotate.testing import harmonic
 from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path
 from clsp.errors import ClspError, ConfigError
@@ -11,7 +12,6 @@ from clsp.style.text import count_syllables, split_phrases
 from clsp.audio import SAMPLING_RATE
 from clsp.synth.render import params_for, render_segment
 from clsp.synth.voices import VOICES, prepare_voice_dir
-from conftest import harmonic
 from annotate.config import AnnotateConfig
 from verify.acoustic import AcousticCheckConfig
 from verify.config import VerifyConfig

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from annotate.testing import harmonic
 from clsp.errors import ClspError
 from clsp.style.measure import Decision, MeasureConfig, measure_style
 from clsp.synth.render import active_rms_dbfs
-from conftest import harmonic
 from verify.acoustic import acoustic_check
 
 SR = 16000

@@ -7,12 +7,12 @@ import pytest
 import soundfile as sf
 import torch
 
+from annotate.testing import TINY_ZIPFORMER
 from clsp.audio import resample
 from clsp.errors import ClspError
 from clsp.model import CLSPModel, HFAudioConfig, ModelConfig, SpeechEncoderConfig, TextEncoderConfig, ZipformerConfig
 from clsp.model.checkpoints import load_spear_checkpoint, map_recipe_state_dict
 from clsp.model.speech import HFAudioEncoder, ZipformerSpeechEncoder
-from conftest import TINY_ZIPFORMER
 
 
 

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from clsp.cli import main  # noqa: E402
-from clsp.data.manifest import HELDOUT_SPLIT, count_cuts, split_manifest_path  # noqa: E402
-from clsp.errors import ClspError  # noqa: E402
-from clsp.outputs import LOCK_NAME, OutputLock  # noqa: E402
+from clsp.cli import main
+from clsp.data.manifest import HELDOUT_SPLIT, count_cuts, split_manifest_path
+from clsp.errors import ClspError
+from clsp.outputs import LOCK_NAME, OutputLock
 
 REPO = Path(__file__).resolve().parents[1]
 HOLDER = """
@@ -107,10 +105,9 @@ def test_synth_does_not_write_over_another_corpus(small_corpus, tmp_path, capsys
 
 
 def test_credentials_in_base_url_are_not_written(small_corpus, tmp_path):
-    from fault_server import FaultServer
-
     from annotate.config import AnnotateConfig
     from annotate.pipeline import annotate
+    from annotate.testing import FaultServer
     from clsp.config import load_config
 
     manifest = split_manifest_path(small_corpus, "dev")

@@ -91,8 +91,8 @@ def test_recipe_checkpoint_takes_the_average_and_reports_in_recipe_names(tmp_pat
 
     import pytest
     import torch
-    from conftest import tiny_model
 
+    from annotate.testing import tiny_model
     from clsp.errors import ClspError
     from clsp.model.checkpoints import load_recipe_checkpoint
 

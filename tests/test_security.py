@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_ZIPFORMER
 
+from annotate.testing import TINY_ZIPFORMER
 from clsp.cli import main
 from clsp.errors import ClspError
 from clsp.model import CLSPModel
@@ -75,13 +75,12 @@ def test_a_crafted_checkpoint_is_refused_without_running_it(tmp_path):
 
 
 def test_training_does_not_resume_from_a_crafted_checkpoint(small_corpus, tmp_path):
-    from test_train import config
-
+    from annotate.testing import tiny_train_config
     from clsp.train.trainer import train
 
     marker = tmp_path / "payload_ran"
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     torch.save({"model": {}, "config": {"stage": 1}, "x": Payload(marker)}, tmp_path / "run" / "checkpoints" / "step-5.pt")
     with pytest.raises(ClspError, match=r"step-5\.pt: refusing to load"):
-        train(config("demo-stage1.yaml", "max_steps=6"), small_corpus, tmp_path / "run", progress=False)
+        train(tiny_train_config("demo-stage1.yaml", "max_steps=6"), small_corpus, tmp_path / "run", progress=False)
     assert not marker.exists()

@@ -2,19 +2,22 @@
 same batches (and learns the same weights) as training on the manifest; bad folders are one-line errors."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from annotate.testing import params, tiny_train_config
 from clsp.cli import main
 from clsp.data import read_cuts, split_manifest_path
 from clsp.data.shar import read_shar
 from clsp.errors import ClspError
 from clsp.model import CLSPModel
 from clsp.train.data import checked_train_manifest, make_sampler, open_train_cuts
-from tests.test_train import REPO, config, params
 from clsp.train.trainer import train
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,7 @@ def test_round_trip_keeps_ids_samples_and_custom_fields(small_corpus, shar, caps
 
 
 def test_a_loader_over_the_export_gives_the_same_batches(small_corpus, shar):
-    cfg = config("demo-stage1.yaml", "data.max_duration=20", "data.num_buckets=3").data
+    cfg = tiny_train_config("demo-stage1.yaml", "data.max_duration=20", "data.num_buckets=3").data
     manifest = checked_train_manifest(small_corpus)
     assert checked_train_manifest(shar) == shar
     for epoch in (0, 1):
@@ -54,7 +57,7 @@ def test_a_loader_over_the_export_gives_the_same_batches(small_corpus, shar):
 
 
 def test_training_on_the_export_learns_the_same_weights(small_corpus, shar, tmp_path):
-    cfg = config("demo-stage1.yaml", "max_steps=3")
+    cfg = tiny_train_config("demo-stage1.yaml", "max_steps=3")
     a = params(train(cfg, small_corpus, tmp_path / "manifest", progress=False))
     b = params(train(cfg, shar, tmp_path / "shar", progress=False))
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
+from annotate.testing import TINY, TINY_RUN
 from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path, write_cuts
 from clsp.data.captions import get_captions, with_captions
 from clsp.model import CLSPModel
 from clsp.train.config import TrainConfig
 from clsp.train.trainer import NOTHING_TO_PERTURB, train
-from tests.test_train import TINY, TINY_RUN
 
 REPO = Path(__file__).resolve().parents[1]
 

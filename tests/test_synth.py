@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from annotate.testing import SMALL
 from clsp.augment.config import AugmentConfig
 from clsp.augment.levels import SCALED
 from clsp.data import get_captions, load_checked, read_cuts, split_manifest_path
@@ -19,7 +20,6 @@ from clsp.style.measure import measure_style
 from clsp.synth.aim import OUTCOMES
 from clsp.synth.backends import Controls, get_backend
 from clsp.synth.corpus import SourceConfig, SynthConfig, synthesize_corpus, voice_splits
-from conftest import SMALL
 
 SPLITS = ("train", "dev", "test")
 NEGATION = re.compile(r"\bno\b|\bnot\b|\bneither\b|\bnor\b|\bfree from\b|\bwith no\b|\bwithout\b|\blacking\b|"

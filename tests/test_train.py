@@ -9,43 +9,26 @@ from pathlib import Path
 import pytest
 import torch
 
+from annotate.testing import TINY, params, tiny_train_config
 from clsp.cli import main
-from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path, write_cuts
 from clsp.data.captions import filter_captions
 from clsp.errors import ClspError
 from clsp.model import CLSPModel
 from clsp.model.checkpoints import load_torch_file
 from clsp.train.checkpoint import list_checkpoints
-from clsp.train.config import TrainConfig
 from clsp.train.trainer import train
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_RUN = ["data.max_duration=30", "data.num_buckets=2", "log_every=2", "threads=1"]
-TINY = [
-    "model.speech.zipformer.encoder_dim=[48,64]", "model.speech.zipformer.feedforward_dim=[96,128]",
-    "model.speech.zipformer.encoder_unmasked_dim=[32,48]", "model.speech.zipformer.num_heads=[2,2]",
-    "model.speech.zipformer.embed_channels=[2,4,8]", *TINY_RUN,
-]
-
-
-def config(name, *overrides):
-    """A shipped config made tiny; stage-2 configs start from an export, so only their run settings change."""
-    base = TINY if "stage1" in name else TINY_RUN
-    return load_config(TrainConfig, REPO / "configs" / name, [*base, *overrides])
-
-
-def params(model_dir):
-    return CLSPModel.from_pretrained(model_dir).state_dict()
 
 
 def test_resume_continues_exactly(small_corpus, tmp_path):
-    straight = train(config("demo-stage1.yaml", "max_steps=8", "checkpoint_every=4"), small_corpus,
+    straight = train(tiny_train_config("demo-stage1.yaml", "max_steps=8", "checkpoint_every=4"), small_corpus,
                      tmp_path / "a", progress=False)
-    first = train(config("demo-stage1.yaml", "max_steps=4", "checkpoint_every=4"), small_corpus,
+    first = train(tiny_train_config("demo-stage1.yaml", "max_steps=4", "checkpoint_every=4"), small_corpus,
                   tmp_path / "b", progress=False)
     assert [s for s, _ in list_checkpoints(tmp_path / "b" / "checkpoints")] == [4]
-    resumed = train(config("demo-stage1.yaml", "max_steps=8", "checkpoint_every=4"), small_corpus,
+    resumed = train(tiny_train_config("demo-stage1.yaml", "max_steps=8", "checkpoint_every=4"), small_corpus,
                     tmp_path / "b", progress=False)
     a, b = params(straight), params(resumed)
     assert set(a) == set(b)
@@ -54,7 +37,7 @@ def test_resume_continues_exactly(small_corpus, tmp_path):
     at_step_4 = load_torch_file(first.parent / "checkpoints" / "step-4.pt")["model"]
     assert not torch.equal(a["audio_projection.0.weight"], at_step_4["audio_projection.0.weight"])  # it trained on
     # the frozen text encoder did not move; the speech encoder did
-    init = CLSPModel(config("demo-stage1.yaml").model).state_dict()
+    init = CLSPModel(tiny_train_config("demo-stage1.yaml").model).state_dict()
     assert torch.equal(a["text_encoder.model.embeddings.word_embeddings.weight"],
                        init["text_encoder.model.embeddings.word_embeddings.weight"])
 
@@ -74,8 +57,8 @@ def test_stage2_skips_clips_without_the_needed_captions(small_corpus, tmp_path):
             cut = filter_captions(cut, lambda c, keep=keep: c.kind == "global" or c.id == keep)
         edited.append(cut)
     write_cuts(edited, split_manifest_path(data, "train"))
-    stage1 = train(config("demo-stage1.yaml", "max_steps=2"), data, tmp_path / "s1", progress=False)
-    cfg = config("demo-stage2.yaml", "max_steps=6", "tasks.kind=static", "tasks.p=0.5")
+    stage1 = train(tiny_train_config("demo-stage1.yaml", "max_steps=2"), data, tmp_path / "s1", progress=False)
+    cfg = tiny_train_config("demo-stage2.yaml", "max_steps=6", "tasks.kind=static", "tasks.p=0.5")
     model_dir = train(cfg, data, tmp_path / "s2", init=stage1, progress=False)
     summary = json.loads((tmp_path / "s2" / "train_summary.json").read_text())
     assert summary["steps"] == 6
@@ -100,7 +83,7 @@ def test_torchrun_ddp_on_gloo(small_corpus, tmp_path):
 
 def test_a_corpus_too_small_for_one_batch_stops_with_a_clear_error(small_corpus, tmp_path):
     # drop-last max-duration batches that never fill would make every epoch empty: an endless loop
-    cfg = config("demo-stage1.yaml", "max_steps=2", "data.max_duration=100000")
+    cfg = tiny_train_config("demo-stage1.yaml", "max_steps=2", "data.max_duration=100000")
     with pytest.raises(ClspError, match=r"cuts_train\.jsonl\.gz: an epoch gave no batch .*data\.max_duration=100000"):
         train(cfg, small_corpus, tmp_path / "run", progress=False)
 
@@ -132,7 +115,8 @@ def test_clips_with_non_finite_or_missing_audio_are_left_out_and_counted(small_c
         return fastcopy(cut, recording=fastcopy(cut.recording, sources=[src]))
 
     _copy_train_split(small_corpus, tmp_path / "data", damage)
-    model_dir = train(config("demo-stage1.yaml", "max_steps=4"), tmp_path / "data", tmp_path / "run", progress=False)
+    model_dir = train(tiny_train_config("demo-stage1.yaml", "max_steps=4"), tmp_path / "data", tmp_path / "run",
+                      progress=False)
     skipped = json.loads((tmp_path / "run" / "train_summary.json").read_text())["skipped"]
     assert skipped["audio: NaN or inf samples"] > 0 and skipped["audio: file not found"] > 0, skipped
     state = CLSPModel.from_pretrained(model_dir).state_dict()  # refuses non-finite weights
@@ -159,8 +143,8 @@ def test_a_non_finite_loss_stops_the_run_before_any_checkpoint_of_it(small_corpu
 
     monkeypatch.setattr(trainer, "InfoNCELoss", NaNLossOnStep2)
     with pytest.raises(ClspError) as err:
-        train(config("demo-stage1.yaml", "max_steps=4", "checkpoint_every=1"), small_corpus, tmp_path / "run",
-              progress=False)
+        train(tiny_train_config("demo-stage1.yaml", "max_steps=4", "checkpoint_every=1"), small_corpus,
+              tmp_path / "run", progress=False)
     msg = str(err.value)
     assert msg.startswith("step 2: the loss is nan (not finite) on the batch of cuts ") and "\n" not in msg
     assert "step-1.pt" in msg and "synth7-" in msg  # names the cuts of the batch and the last good checkpoint
@@ -226,7 +210,7 @@ def one_step(small_corpus, out, rank, world):
     random Balancer/Whiten gradient edits (prob 0) are off: everything else is the trainer's own step."""
     from clsp.train.trainer import Trainer
 
-    trainer = Trainer(config("demo-stage1.yaml", *DDP_STEP), small_corpus, out, progress=False)
+    trainer = Trainer(tiny_train_config("demo-stage1.yaml", *DDP_STEP), small_corpus, out, progress=False)
     trainer.model.eval()
     for m in trainer.model.modules():
         if type(m).__name__ in ("Balancer", "Whiten"):
@@ -269,7 +253,7 @@ def test_the_ddp_step_on_two_processes_equals_one_process_on_the_global_batch(sm
     assert single["clips"] == 4 and [r["clips"] for r in ranks] == [2, 2]
     for r in ranks:
         assert r["loss"] == pytest.approx(single["loss"], abs=1e-5)  # the loss over the global batch
-    init = CLSPModel(config("demo-stage1.yaml", *DDP_STEP).model).state_dict()
+    init = CLSPModel(tiny_train_config("demo-stage1.yaml", *DDP_STEP).model).state_dict()
     moved = [k for k, v in single["params"].items() if v.is_floating_point() and not torch.equal(v, init[k])]
     assert "audio_projection.0.weight" in moved and len(moved) > 20  # the step changed the trained parameters
     for r in ranks:  # the gradients the optimiser got are those of the global batch (DDP averaged them)
@@ -291,15 +275,15 @@ def test_the_ddp_step_on_two_processes_equals_one_process_on_the_global_batch(sm
 
 def test_stage2_resume_continues_exactly(small_corpus, tmp_path):
     """Stage 2 adds the task draws (dynamic scheduler) and the frozen-text cache to what a resume must restore."""
-    stage1 = train(config("demo-stage1.yaml", "max_steps=2"), small_corpus, tmp_path / "s1", progress=False)
+    stage1 = train(tiny_train_config("demo-stage1.yaml", "max_steps=2"), small_corpus, tmp_path / "s1", progress=False)
     run = ["tasks.kind=dynamic", "tasks.p0=0.7", "tasks.p_min=0.3", "tasks.total_steps=4", "average_period=2"]
-    straight = train(config("demo-stage2.yaml", "max_steps=4", "checkpoint_every=2", *run), small_corpus,
+    straight = train(tiny_train_config("demo-stage2.yaml", "max_steps=4", "checkpoint_every=2", *run), small_corpus,
                      tmp_path / "a", init=stage1, progress=False)
-    train(config("demo-stage2.yaml", "max_steps=2", "checkpoint_every=2", *run), small_corpus, tmp_path / "b",
-          init=stage1, progress=False)
+    train(tiny_train_config("demo-stage2.yaml", "max_steps=2", "checkpoint_every=2", *run), small_corpus,
+          tmp_path / "b", init=stage1, progress=False)
     saved = load_torch_file(tmp_path / "b" / "checkpoints" / "step-2.pt")
     assert saved["text_cache"] and saved["average"] is not None  # what stage 2 must carry over
-    resumed = train(config("demo-stage2.yaml", "max_steps=4", "checkpoint_every=2", *run), small_corpus,
+    resumed = train(tiny_train_config("demo-stage2.yaml", "max_steps=4", "checkpoint_every=2", *run), small_corpus,
                     tmp_path / "b", init=stage1, progress=False)
     a, b = params(straight), params(resumed)
     assert set(a) == set(b)
@@ -314,7 +298,7 @@ def test_optim_lr_epochs_lowers_the_lr_when_an_epoch_of_the_sampler_ends(small_c
     from clsp.train.trainer import Trainer
     from schedulers.optim import current_lrs, eden_lr
 
-    cfg = config("demo-stage1.yaml", "optim.lr_epochs=0.5")
+    cfg = tiny_train_config("demo-stage1.yaml", "optim.lr_epochs=0.5")
     trainer = Trainer(cfg, small_corpus, tmp_path, progress=False)
     trainer._iter = trainer._loader()
     before = current_lrs(trainer.optimizer)

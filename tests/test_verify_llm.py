@@ -7,6 +7,7 @@ import json
 import jsonschema
 import pytest
 
+from annotate.testing import GOOD, judge_engine
 from clsp.config import load_config
 from clsp.errors import ClspError, ConfigError
 from verify.config import LLMCheckConfig, VerifyConfig
@@ -21,8 +22,6 @@ from verify.llm_check import (
     strip_thinking,
 )
 
-GOOD = {"mentions_background": False, "states_absence": False, "contains_transcript": False,
-        "several_speakers": False, "describes_voice": True, "reason": "Describes only the voice."}
 GOOD_JSON = json.dumps(GOOD)
 
 
@@ -131,57 +130,8 @@ def test_prompt_references(tmp_path):
 
 # ---- the check through the openai engine, against the FAULT-INJECTION server answering verdict JSON ----
 
-import fault_server  # noqa: E402  (tests/fault_server.py)
-from fault_server import FaultServer  # noqa: E402
-
-from annotate.engines.configs import OpenAIEngineConfig, TransformersEngineConfig  # noqa: E402
-from annotate.engines.openai_engine import OpenAIEngine  # noqa: E402
+from annotate.engines.configs import TransformersEngineConfig  # noqa: E402
 from verify.llm_check import run_checklist  # noqa: E402
-
-# The scripted judge behind the fault-injection server: a phrase in the caption sets one checklist item.
-JUDGE = {
-    "crowd": ("mentions_background", "The caption mentions a crowd around the speaker."),
-    "lacks": ("states_absence", "It states that the voice lacks something."),
-    "talks about": ("contains_transcript", "It reports what the speaker talks about."),
-    "interviewer": ("several_speakers", "An interviewer is a second speaker."),
-    "this clip": ("describes_voice", "It describes the clip's topic, not the voice."),
-}
-GARBAGE = "<think>The caption describes a deep voice, so I would say"  # a reasoning model cut off mid-thought
-
-
-def judge_text(body: dict, garbage_seeds: frozenset[int] = frozenset()) -> str:
-    """The verdict the scripted judge gives for a checklist request (a thinking part, then fenced JSON)."""
-    if body["seed"] in garbage_seeds:
-        return GARBAGE
-    caption = body["messages"][-1]["content"].split('"""')[3]
-    verdict = dict(GOOD)
-    for phrase, (item, reason) in JUDGE.items():
-        if phrase in caption.lower():
-            verdict[item] = item != "describes_voice"
-            verdict["reason"] = reason
-    return f"<think>\nLet me look at the caption: {caption[:40]}...\n</think>\n```json\n{json.dumps(verdict)}\n```"
-
-
-@pytest.fixture
-def judge(monkeypatch):
-    """Start a FaultServer whose good answer is the scripted judge's verdict; ``judge(route, garbage_seeds)``."""
-    servers = []
-
-    def start(route=None, garbage_seeds=frozenset()):
-        monkeypatch.setattr(fault_server, "good_text", lambda body: judge_text(body, frozenset(garbage_seeds)))
-        server = FaultServer(route).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
-def judge_engine(server: FaultServer, max_retries: int = 1) -> OpenAIEngine:
-    return OpenAIEngine(OpenAIEngineConfig(model="judge", base_url=server.base_url, max_retries=max_retries,
-                                           max_concurrency=4, backoff_base_s=0.01))
-
 
 JUDGED = [
     CheckItem(f"c/{i}", "c", str(i), "global", text, "The baker folded a paper map beside the river.")

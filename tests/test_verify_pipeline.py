@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_verify_llm import judge, judge_engine  # noqa: F401  (the fault-server judge fixture)
 
+from annotate.testing import judge_engine
 from clsp.cli import main
 from clsp.config import load_config
 from clsp.data.captions import get_captions, update_captions

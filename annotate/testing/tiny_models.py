@@ -255,6 +255,12 @@ def _save_text_model(out: Path) -> None:
     tok.save_pretrained(out)
 
 
+def tiny_cache_dir() -> Path:
+    """Where tiny test checkpoints are cached between runs (``$XDG_CACHE_HOME/clsp-tests``, else
+    ``~/.cache/clsp-tests``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "clsp-tests"
+
+
 def _is_built(directory: Path, stamp: dict) -> bool:
     marker = directory / MARKER
     return marker.is_file() and json.loads(marker.read_text()) == stamp
