@@ -49,11 +49,11 @@ def english_languages() -> tuple[str, ...]:
     return tuple(langs)
 
 
-@lru_cache(maxsize=1)
-def gendered_variants() -> tuple[tuple[str, str], ...]:
+@lru_cache(maxsize=2)
+def gendered_variants(whisper: bool = False) -> tuple[tuple[str, str], ...]:
     """(variant file name, gender) for each file in voices/!v with a male/female ``gender`` line, sorted;
     whisper variants (``voicing`` under 25, as espeak-ng's whisper and whisperf: a voice quality, not a speaker)
-    are left out."""
+    are left out, or with ``whisper`` are the only ones listed."""
     found = []
     for path in sorted((system_espeak_data() / "voices" / "!v").iterdir(), key=lambda p: p.name.lower()):
         if not path.is_file() or " " in path.name:
@@ -61,7 +61,7 @@ def gendered_variants() -> tuple[tuple[str, str], ...]:
         text = path.read_text(errors="replace")
         m = re.search(r"^\s*gender\s+(male|female)\b", text, re.IGNORECASE | re.MULTILINE)
         voicing = re.search(r"^\s*voicing\s+(\d+)", text, re.MULTILINE)
-        if m and not (voicing and int(voicing.group(1)) < 25):
+        if m and bool(voicing and int(voicing.group(1)) < 25) == whisper:
             found.append((path.name, m.group(1).lower()))
     return tuple(found)
 
