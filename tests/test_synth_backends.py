@@ -79,4 +79,5 @@ def test_whisper_variants_are_qualities_not_voices_and_calibration_measures_natu
     assert whispers == {"whisper": "male", "whisperf": "female"} and not set(whispers) & set(dict(gendered_variants()))
     low, high = (measure_voice(voices[n], workdir) for n in ("en-us+m8", "en-029+Alicia"))
     assert low["f0_hz"] < 110 < 200 < high["f0_hz"]  # the variant files' base pitches: 65 and 180 Hz
+    assert measure_voice(voices["en-gb+f3"], workdir)["f0_hz"] > 170  # en-gb's default voice is a man's, 98 Hz
     assert measure_voice(voices["en-us+m3"], workdir) == measure_voice(voices["en-us+m3"], workdir)

@@ -6,7 +6,8 @@ speakers.
   separate ``mbrola`` program and its voices).
 - Voice variants: the files in espeak-ng-data/voices/!v whose ``gender`` line says male or female (m1..m8,
   f1..f5 and named ones such as Alicia, Andy, steph), but not the whisper variants (``voicing`` under 25:
-  whisper, whisperf); ``en-gb-x-rp+f3`` is language en-gb-x-rp spoken with variant f3. Variants without a
+  whisper, whisperf); ``en-gb-x-rp+f3`` is language en-gb-x-rp spoken with variant f3 (rendered by the
+  language's voice file, ``-v gmw/en-GB-x-rp+f3``: espeak-ng ignores the variant of ``-v en-gb+f3``). Variants without a
   gender line are left out (their gender would be a guess). All language variants of one voice variant form one
   group (one speaker identity, one split).
 - Our speakers (``clsp_m00`` ... ``clsp_f11``, :mod:`clsp.synth.voices`): formant-scaled en-us variants with a
@@ -38,15 +39,20 @@ _CLSP_PREFIX = "clsp_"
 
 
 @lru_cache(maxsize=1)
-def english_languages() -> tuple[str, ...]:
-    """espeak-ng's English language voices (``gmw/`` files), in its listed order."""
+def english_voice_files() -> dict[str, str]:
+    """espeak-ng's English language voices (``gmw/`` files), language -> voice file, in its listed order."""
     out = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True, check=True).stdout
-    langs: list[str] = []
+    files: dict[str, str] = {}
     for line in out.splitlines()[1:]:
         cols = line.split()
-        if len(cols) >= 5 and cols[4].startswith("gmw/") and cols[1] not in langs:
-            langs.append(cols[1])
-    return tuple(langs)
+        if len(cols) >= 5 and cols[4].startswith("gmw/") and cols[1] not in files:
+            files[cols[1]] = cols[4]
+    return files
+
+
+def english_languages() -> tuple[str, ...]:
+    """espeak-ng's English language voices, in its listed order."""
+    return tuple(english_voice_files())
 
 
 @lru_cache(maxsize=2)
@@ -97,6 +103,7 @@ class EspeakBackend(Backend):
         version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip()
         h = hashlib.sha1(version.encode())
         h.update(repr(PITCH_CURVE).encode())
+        h.update(repr(english_voice_files()).encode())
         for v in VOICES:
             for q in QUALITIES:
                 h.update(variant_text(v, q).encode())
@@ -108,8 +115,10 @@ class EspeakBackend(Backend):
         if voice.name.startswith(_CLSP_PREFIX):
             quality = controls.quality if controls.quality in voice.qualities else "modal"
             arg = f"en-us+{voice.name}_{quality}"
-        else:
-            arg = voice.name
+        else:  # a language variant's voice file, not its name: espeak-ng drops the voice variant of
+            # ``-v en-gb+f3`` (en-gb's default male voice, 98 Hz, for f3, belinda or Alicia) but not of ``gmw/en+f3``
+            lang, plus, variant = voice.name.partition("+")
+            arg = f"{english_voice_files().get(lang, lang)}+{variant}" if plus else voice.name
         params = RenderParams(pitch=espeak_pitch(controls.pitch_st),
                               range_percent=int(round(100 * controls.range_scale)),
                               words_per_minute=int(np.clip(round(DEFAULT_WPM * controls.rate), 80, 450)),
