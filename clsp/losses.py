@@ -189,13 +189,19 @@ class FrameSigmoidLoss(torch.nn.Module):
     loss = binary cross-entropy against ``labels`` (B, P, T) in {0, 1}, averaged over the entries whose
     label is not negative (-1 = unknown or padding: left out).
 
+    ``balance`` (alpha in [0, 1]) weights each phrase's positive frames by ``(negatives / positives) ** alpha``,
+    counted in the batch (the ``pos_weight`` of PyTorch's BCE, per phrase): 0 is FineLAP's plain BCE, 1 gives
+    a phrase's positives and negatives equal total weight. A value whose frames are rare ("speaking fast")
+    otherwise learns to stay under 0.5 everywhere.
+
     Distributed training: per clip, no gather; gradient scaled by ``1 / world_size`` as
     :class:`LocalContrastiveLoss` (each rank averages over its own labelled entries).
     """
 
-    def __init__(self, world_size: int = 1):
+    def __init__(self, world_size: int = 1, balance: float = 0.0):
         super().__init__()
         self.world_size = world_size
+        self.balance = balance
 
     def forward(self, frame_features, phrase_features, labels, logit_scale, logit_bias) -> dict[str, torch.Tensor]:
         """frame_features (B, T, D); phrase_features (P, D) (the same phrases for every clip) or (B, P, D);
@@ -213,5 +219,14 @@ class FrameSigmoidLoss(torch.nn.Module):
         known = labels >= 0
         if not bool(known.any()):
             return {"loss": logits.sum() * 0.0, "logits": logits}
-        loss = F.binary_cross_entropy_with_logits(logits[known], labels[known].to(logits.dtype))
+        target = labels.clamp(min=0).to(logits.dtype)
+        weight = known.to(logits.dtype)
+        if self.balance > 0:
+            dims = (0, 2)  # per phrase, over clips and frames
+            pos = ((labels == 1) & known).sum(dims).to(logits.dtype)
+            neg = ((labels == 0) & known).sum(dims).to(logits.dtype)
+            pos_weight = torch.where(pos > 0, (neg / pos.clamp(min=1)).clamp(min=1e-6) ** self.balance, 1.0)
+            weight = weight * torch.where(labels == 1, pos_weight[None, :, None], 1.0)
+        per_entry = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        loss = (per_entry * weight).sum() / weight.sum()
         return {"loss": _replicated(loss, self.world_size), "logits": logits}

@@ -94,3 +94,29 @@ def test_frame_loss_per_clip_phrases_and_nothing_labelled():
     assert float(empty["loss"]) == 0.0
     with pytest.raises(ValueError, match="labels must be"):
         FrameSigmoidLoss()(frames, phrases, labels[:, :, :2], 3.0, -1.0)
+
+
+def test_frame_loss_balance_weights_each_phrases_rare_positives():
+    """balance alpha: a phrase's positive frames weigh (negatives / positives) ** alpha, counted per phrase."""
+    frames = _t([[[1, 0], [0, 1], [0, 1], [0, 1], [1, 0]]])  # (B=1, T=5, D=2)
+    phrases = _t([[1, 0], [0, 1]])  # (P=2, D)
+    labels = torch.tensor([[[1.0, 0.0, 0.0, 0.0, -1.0],    # phrase 1: 1 positive, 3 negatives, 1 unknown
+                            [0.0, 1.0, 1.0, 0.0, 0.0]]])  # phrase 2: 2 positives, 3 negatives
+    scale, bias = torch.tensor(4.0), torch.tensor(-2.0)
+    logits = (scale * torch.einsum("btd,pd->bpt", frames, phrases) + bias)[0]  # (P, T): 2 where aligned, else -2
+    cost = F.binary_cross_entropy_with_logits(logits, labels[0].clamp(min=0), reduction="none")
+    plain = FrameSigmoidLoss()(frames, phrases, labels, scale, bias)["loss"]
+    assert float(plain) == pytest.approx(float(cost[labels[0] >= 0].mean()))
+    for alpha in (0.5, 1.0):
+        w = torch.tensor([[3.0 ** alpha, 1, 1, 1, 0], [1, 1.5 ** alpha, 1.5 ** alpha, 1, 1]])
+        out = FrameSigmoidLoss(balance=alpha)(frames, phrases, labels, scale, bias)["loss"]
+        assert float(out) == pytest.approx(float((w * cost).sum() / w.sum()))
+
+
+def test_grounding_balance_key_is_validated():
+    from clsp.config import ConfigError, load_config
+    from clsp.train.config import TrainConfig
+
+    assert load_config(TrainConfig, None, ["grounding.balance=0.5"]).grounding.balance == 0.5
+    with pytest.raises(ConfigError, match=r"key 'grounding.balance' must be in \[0, 1\], got 1.5"):
+        load_config(TrainConfig, None, ["grounding.balance=1.5"])

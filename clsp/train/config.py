@@ -33,11 +33,16 @@ class GroundingConfig:
     ``style_segments`` (clips without them are left out of it)."""
 
     weight: float = 0.0  # weight of the frame loss next to the clip-level loss; 0 = off
+    # positive frames of each phrase weighted by (negatives / positives) ** balance, counted per batch:
+    # 0 = FineLAP's plain BCE, 1 = positives and negatives of each phrase weigh the same in total
+    balance: float = 0.0
     head: FrameHeadConfig = field(default_factory=FrameHeadConfig)  # the frame head a model without one gets
 
     def validate(self) -> None:
         if self.weight < 0:
             raise ValueError(f"key 'weight' must be >= 0, got {self.weight}")
+        if not 0 <= self.balance <= 1:
+            raise ValueError(f"key 'balance' must be in [0, 1], got {self.balance}")
 
 
 @dataclass

@@ -108,7 +108,7 @@ class Trainer:
                     if self.world_size > 1 else self.model)
         self.loss_fn = self._setup_loss()
         self.local_loss = LocalContrastiveLoss(world_size=self.world_size)
-        self.frame_loss = FrameSigmoidLoss(world_size=self.world_size)
+        self.frame_loss = FrameSigmoidLoss(world_size=self.world_size, balance=cfg.grounding.balance)
         self.phrases, self.phrase_targets = training_phrases(GROUNDING_TARGETS)
         frozen_text = not any(p.requires_grad for p in self.model.text_encoder.parameters())
         self.text_cache = FrozenTextCache(self.model.text_encoder, self.device) if frozen_text else None
