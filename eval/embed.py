@@ -34,21 +34,12 @@ def progress_bar(total: int, progress: bool | None, desc: str):
 
 def embed_audio(model, items: Sequence[Any], batch_size: int = 16, progress: bool | None = None,
                 desc: str = "embedding audio", rejects: list[tuple[int, str]] | None = None) -> torch.Tensor:
-    """Items → (N, J) unit vectors, in order, ``batch_size`` clips (or windows of long ones) per forward pass.
+    """Items → (N, J) unit vectors, in order, ``batch_size`` clips (or windows of long ones) per forward pass
+    (:meth:`clsp.model.CLSPModel.encode_audio`: read once in a loader thread, batched by length).
 
     ``progress``: ``None`` shows a bar from :data:`LONG_LIST` items on. With a ``rejects`` list, an item
     whose audio cannot be used (unreadable, empty, NaN/inf, too short) is left out and ``(index, reason)``
     appended to it; without one, the first such item raises :class:`ClspError`.
     """
-    out = []
     with progress_bar(len(items), progress, desc) as bar:
-        for start in range(0, len(items), batch_size):
-            chunk_rejects: list[tuple[int, str]] = []
-            chunk = list(items[start:start + batch_size])
-            out.append(model.encode_audio(chunk, batch_size=batch_size,
-                                          rejects=chunk_rejects if rejects is not None else None))
-            if rejects is not None:
-                rejects.extend((start + i, reason) for i, reason in chunk_rejects)
-            bar.update(len(chunk))
-    return torch.cat(out) if out else torch.zeros(0, model.config.joint_dim)
-
+        return model.encode_audio(list(items), batch_size=batch_size, rejects=rejects, progress=bar.update)

@@ -12,6 +12,7 @@ space (time-aligned grounding).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clsp.audio import SAMPLING_RATE, AudioItem, audio_windows, describe, load_audio
+from clsp.audio import END, FLUSH, AudioItem, load_audio, windows_by_length
 from clsp.config import from_dict, to_dict
 from clsp.errors import ClspError
 from clsp.model.config import FrameHeadConfig, ModelConfig
@@ -160,56 +161,79 @@ class CLSPModel(nn.Module):
 
     @torch.no_grad()
     def encode_audio(self, items: list[AudioItem], batch_size: int = 16, window_s: float = ENCODE_WINDOW_S,
-                     rejects: list[tuple[int, str]] | None = None) -> torch.Tensor:
-        """File paths, (array, sampling_rate) pairs or lhotse cuts (resampled to 16 kHz) → (N, J) unit vectors.
+                     rejects: list[tuple[int, str]] | None = None,
+                     progress: Callable[[int], None] | None = None) -> torch.Tensor:
+        """File paths, (array, sampling_rate) pairs or lhotse cuts (resampled to 16 kHz) → (N, J) unit vectors,
+        in the order of ``items``.
 
         Audio up to ``window_s`` seconds (as long as training clips) is encoded whole; longer audio in equal
         windows, read one at a time, whose encoder features are pooled together (weighted by frames): memory
-        stays bounded whatever the length. Audio shorter than the encoder takes, unreadable, empty or
-        non-finite audio raises :class:`ClspError` naming the item; with a ``rejects`` list the item is left
-        out instead (no output row) and ``(index, reason)`` appended.
+        stays bounded whatever the length. Items are read once, in a loader thread while the model runs, and
+        batched by length (longest first within each stretch of :func:`clsp.audio.windows_by_length`), so
+        batches pad little; the order of the batches does not change the vectors. Audio shorter than the
+        encoder takes, unreadable, empty or non-finite audio raises :class:`ClspError` naming the item; with a
+        ``rejects`` list the item is left out instead (no output row) and ``(index, reason)`` appended (in index
+        order). ``progress`` is called with the number of items finished (encoded or left out) after each batch.
         """
         was_training = self.training
         self.eval()
-        min_s = self.speech_encoder.input_spec.min_seconds
+        try:
+            vectors, failed = self._encode_by_length(items, batch_size, window_s, rejects is not None, progress)
+        finally:
+            self.train(was_training)
+        if rejects is not None:
+            rejects.extend(sorted(failed))
+        if not vectors:
+            return torch.zeros(0, self.config.joint_dim)
+        return torch.stack([vectors[i] for i in sorted(vectors)])
+
+    def _encode_by_length(self, items, batch_size, window_s, keep_going, progress):
+        """{index: (J,) vector} and [(index, reason)] of :meth:`encode_audio` (which see)."""
         sums: dict[int, list] = {}  # item index -> [frame-weighted sum of pooled features (D,), frames]
         batch: list[tuple[int, np.ndarray]] = []
-        done: list[int] = []
+        ended: list[int] = []  # items whose windows are all read (and queued in `batch` or encoded)
+        vectors: dict[int, torch.Tensor] = {}
+        failed: list[tuple[int, str]] = []
 
         def run() -> None:
-            inputs, lengths = self.speech_inputs([w for _, w in batch])
-            pooled, frames = self.pool_speech(inputs.to(self.device), lengths.to(self.device))
-            for (i, _), vec, n in zip(batch, pooled.double().cpu(), frames.cpu().tolist()):
-                acc = sums.setdefault(i, [0.0, 0])
-                acc[0], acc[1] = acc[0] + vec * n, acc[1] + n
-            batch.clear()
+            if batch:
+                inputs, lengths = self.speech_inputs([w for _, w in batch])
+                pooled, frames = self.pool_speech(inputs.to(self.device), lengths.to(self.device))
+                for (i, _), vec, n in zip(batch, pooled.double().cpu(), frames.cpu().tolist()):
+                    acc = sums.setdefault(i, [0.0, 0])
+                    acc[0], acc[1] = acc[0] + vec * n, acc[1] + n
+                batch.clear()
+            if ended:  # every window of these has now been encoded
+                pooled = torch.stack([sums[i][0] / max(sums[i][1], 1) for i in ended])
+                heads = self.speech_head(pooled.to(self.device, torch.get_default_dtype())).float().cpu()
+                vectors.update({i: v for i, v in zip(ended, heads)})
+                for i in ended:
+                    del sums[i]
+                if progress is not None:
+                    progress(len(ended))
+                ended.clear()
 
-        for i, item in enumerate(items):
-            try:
-                for wave in audio_windows(item, window_s):
-                    if len(wave) < min_s * SAMPLING_RATE:
-                        raise ClspError(f"{describe(item)}: {len(wave) / SAMPLING_RATE:.3f} s of audio is shorter "
-                                        f"than the {min_s:.3f} s the model takes")
-                    batch.append((i, wave))
-                    if len(batch) == batch_size:
-                        run()
-            except ClspError as e:
-                if rejects is None:
-                    self.train(was_training)
-                    raise
-                rejects.append((i, str(e)))
+        min_s = self.speech_encoder.input_spec.min_seconds
+        for i, got in windows_by_length(items, window_s, min_s, sort_ahead=max(64 * batch_size, 1024),
+                                        depth=2 * batch_size):
+            if isinstance(got, np.ndarray):
+                batch.append((i, got))
+                if len(batch) == batch_size:
+                    run()
+            elif got is END:
+                ended.append(i)
+            elif got is FLUSH:
+                run()
+            else:  # a ClspError: this item is left out (or the call fails)
+                if not keep_going:
+                    raise got
+                failed.append((i, str(got)))
                 sums.pop(i, None)
                 batch[:] = [b for b in batch if b[0] != i]
-                continue
-            done.append(i)
-        if batch:
-            run()
-        out = []
-        for start in range(0, len(done), batch_size):
-            pooled = torch.stack([sums[i][0] / max(sums[i][1], 1) for i in done[start:start + batch_size]])
-            out.append(self.speech_head(pooled.to(self.device, torch.get_default_dtype())).float().cpu())
-        self.train(was_training)
-        return torch.cat(out) if out else torch.zeros(0, self.config.joint_dim)
+                if progress is not None:
+                    progress(1)
+        run()
+        return vectors, failed
 
     @torch.no_grad()
     def encode_frames(self, items: list[AudioItem], batch_size: int = 16) -> list[torch.Tensor]:

@@ -29,7 +29,12 @@ from schedulers.tasks import TASK_FINE_FINE, TASK_GLOBAL_FINE
 @dataclass
 class DataConfig:
     max_duration: float = 120.0  # seconds of audio per batch on each rank
-    num_buckets: int = 10
+    # lhotse's duration buckets (bins of equal total duration, estimated from the data): padding falls as
+    # ~0.87 / num_buckets on our clip lengths (benchmarks/train_throughput.py: 5 -> 17 %, 20 -> 4.3 %, 30 -> 3 %);
+    # each bucket must fill a batch (a corpus of N s fills at most N / max_duration buckets)
+    num_buckets: int = 20
+    buffer_size: int = 4000  # cuts held across all buckets (Shar: with their audio); must fill each bucket
+    quadratic_duration: float | None = None  # s: lhotse's extra d^2/q per clip (smaller batches of long clips)
     num_workers: int = 0  # DataLoader workers (resume stays exact: batches are skipped in the sampler)
     min_clip_duration: float = 0.5  # seconds; shorter or longer cuts are left out
     max_clip_duration: float = 30.0
@@ -42,6 +47,10 @@ class DataConfig:
             raise ValueError(f"key 'max_duration' must be > 0 seconds, got {self.max_duration}")
         if self.num_buckets < 2:  # lhotse's DynamicBucketingSampler needs at least two
             raise ValueError(f"key 'num_buckets' must be >= 2, got {self.num_buckets}")
+        if self.buffer_size < self.num_buckets:
+            raise ValueError(f"key 'buffer_size' must be >= num_buckets ({self.num_buckets}), got {self.buffer_size}")
+        if self.quadratic_duration is not None and self.quadratic_duration <= 0:
+            raise ValueError(f"key 'quadratic_duration' must be > 0 seconds or null, got {self.quadratic_duration}")
         if not set(self.stage1_kinds) <= {"global", "fine"} or not self.stage1_kinds:
             raise ValueError("key 'stage1_kinds' must list 'global' and/or 'fine'")
 
@@ -145,13 +154,32 @@ def _duration_ok(cut, low: float, high: float) -> bool:
 
 
 def make_sampler(cuts: CutSet, cfg: DataConfig, seed: int, rank: int, world_size: int) -> DynamicBucketingSampler:
+    """lhotse's bucketing sampler over the cuts within the clip-duration limits: ``num_buckets`` duration bins
+    estimated from the first 2000 cuts (equal total duration per bin), full ``max_duration`` batches only.
+
+    A ``buffer_size`` too small to fill every bucket with one batch (lhotse's own estimate: buffer_size x
+    the mean bin edge / num_buckets < max_duration) is a :class:`ClspError` naming the keys: the sampler would
+    otherwise draw from the few buckets that fill, or give no batch at all.
+    """
     # a module-level function (not a lambda) keeps the filter picklable for DataLoader workers
     cuts = cuts.filter(partial(_duration_ok, low=cfg.min_clip_duration, high=cfg.max_clip_duration))
-    return DynamicBucketingSampler(
-        cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets, shuffle=True, drop_last=True,
-        world_size=world_size, rank=rank, seed=seed, sync_buckets=True, num_cuts_for_bins_estimate=2000,
-        buffer_size=4000,
-    )
+    try:
+        sampler = DynamicBucketingSampler(
+            cuts, max_duration=cfg.max_duration, num_buckets=cfg.num_buckets, shuffle=True, drop_last=True,
+            world_size=world_size, rank=rank, seed=seed, sync_buckets=True, num_cuts_for_bins_estimate=2000,
+            buffer_size=cfg.buffer_size, quadratic_duration=cfg.quadratic_duration,
+        )
+    except AssertionError:  # lhotse's bin estimate asserts num_buckets <= the number of cuts
+        raise ClspError(f"fewer clips between data.min_clip_duration={cfg.min_clip_duration} and "
+                        f"data.max_clip_duration={cfg.max_clip_duration} s than data.num_buckets={cfg.num_buckets}: "
+                        f"lower it or use more data") from None
+    bins = sampler.duration_bins
+    per_bucket = cfg.buffer_size * float(np.mean(bins)) / (len(bins) + 1) if bins else float("inf")
+    if per_bucket < cfg.max_duration:
+        raise ClspError(f"data.buffer_size={cfg.buffer_size} cuts hold ~{per_bucket:.0f} s per bucket, less than one "
+                        f"batch (data.max_duration={cfg.max_duration} s) in each of data.num_buckets="
+                        f"{cfg.num_buckets}: raise data.buffer_size or lower the others")
+    return sampler
 
 
 def select_texts(captions: list[dict[str, list[str]]], task: str | None, rng: np.random.Generator,
