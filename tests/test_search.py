@@ -49,7 +49,8 @@ def test_index_layout_rows_and_embeddings(model, built, manifest):
     emb = np.load(built / "embeddings.npy")
     assert emb.dtype == np.float32 and emb.flags["C_CONTIGUOUS"] and emb.shape == (12, 512)
     assert [c.id for c in read_cuts(built / "cuts.jsonl.gz")] == [c.id for c in cuts]
-    assert np.allclose(emb, embed_audio(model, cuts, batch_size=5).numpy(), atol=1e-5)  # same batches
+    # batches are formed by length (encode_audio), so padding may differ: it moves a vector by < 2.5e-4 (test_score)
+    assert np.allclose(emb, embed_audio(model, cuts, batch_size=5).numpy(), atol=1e-3)
     rows = json.loads((built / "rows.json").read_text())
     assert rows["ids"] == [c.id for c in cuts] and rows["audio"][0] == cuts[0].recording.sources[0].source
     assert not (built / "rejects.jsonl").exists() and not (built / "embeddings.partial.npy").exists()
