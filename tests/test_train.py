@@ -83,7 +83,8 @@ def test_torchrun_ddp_on_gloo(small_corpus, tmp_path):
 
 def test_a_corpus_too_small_for_one_batch_stops_with_a_clear_error(small_corpus, tmp_path):
     # drop-last max-duration batches that never fill would make every epoch empty: an endless loop
-    cfg = tiny_train_config("demo-stage1.yaml", "max_steps=2", "data.max_duration=100000")
+    cfg = tiny_train_config("demo-stage1.yaml", "max_steps=2", "data.max_duration=100000",
+                            "data.buffer_size=50000")  # a buffer that could fill a batch (else that check speaks first)
     with pytest.raises(ClspError, match=r"cuts_train\.jsonl\.gz: an epoch gave no batch .*data\.max_duration=100000"):
         train(cfg, small_corpus, tmp_path / "run", progress=False)
 
