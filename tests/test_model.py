@@ -1,6 +1,8 @@
 """The CLSP dual encoder: shapes, audio input forms, export round trip, checkpoint key mapping."""
 
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,11 +11,15 @@ import torch
 
 from annotate.testing import TINY_ZIPFORMER
 from clsp.audio import resample
+from clsp.config import load_config
 from clsp.errors import ClspError
 from clsp.model import CLSPModel, HFAudioConfig, ModelConfig, SpeechEncoderConfig, TextEncoderConfig, ZipformerConfig
 from clsp.model.checkpoints import load_spear_checkpoint, map_recipe_state_dict
-from clsp.model.speech import HFAudioEncoder, ZipformerSpeechEncoder
+from clsp.model.features import InputSpec
+from clsp.model.speech import HFAudioEncoder, ZipformerSpeechEncoder, build_speech_encoder, speech_input_spec
+from clsp.train.config import TrainConfig
 
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +130,17 @@ def test_spear_xlarge_size_on_the_meta_device():
     n = sum(p.numel() for p in enc.parameters())
     assert 590e6 < n < 605e6, n  # the paper: ~599M
     assert enc.output_dim == 1280
+
+
+def test_the_input_spec_of_a_config_is_the_built_encoders_own():
+    xlarge = load_config(TrainConfig, REPO / "configs" / "clsp-xlarge-stage1.yaml").model.speech
+    other = SpeechEncoderConfig(zipformer=replace(TINY_ZIPFORMER, num_mel_bins=80, frame_shift=0.02))
+    for cfg in (xlarge, other):
+        with torch.device("meta"):
+            built = build_speech_encoder(cfg, pretrained=False).input_spec
+        assert speech_input_spec(cfg) == built == InputSpec("fbank", cfg.zipformer.num_mel_bins, cfg.zipformer.frame_shift)
+    assert speech_input_spec(xlarge).num_mel_bins == 128
+    assert speech_input_spec(SpeechEncoderConfig(backend="hf", hf=HFAudioConfig(name_or_path="x"))).kind == "waveform"
 
 
 @pytest.mark.parametrize("spec, frames_per_second", [

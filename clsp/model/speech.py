@@ -60,7 +60,7 @@ class ZipformerSpeechEncoder(nn.Module):
         )
         self.output_dim = max(cfg.encoder_dim)
         self.output_frame_shift = 4 * cfg.frame_shift  # seconds: Conv2dSubsampling ×2, output downsampling ×2
-        self.input_spec = InputSpec("fbank", cfg.num_mel_bins, cfg.frame_shift)
+        self.input_spec = speech_input_spec(SpeechEncoderConfig(backend="zipformer", zipformer=cfg))
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames
@@ -135,6 +135,14 @@ class HFAudioEncoder(nn.Module):
         out = self.model(input_values=normed, attention_mask=mask.long()).last_hidden_state
         out_lens = self.model._get_feat_extract_output_lengths(lengths).long()
         return out, torch.clamp(out_lens, max=out.shape[1])
+
+
+def speech_input_spec(cfg: SpeechEncoderConfig) -> InputSpec:
+    """The inputs the encoder of ``cfg`` takes, without building it (its ``input_spec``): Zipformer's fbank frames
+    (``num_mel_bins``, one every ``frame_shift`` s) or a transformers encoder's 16 kHz waveforms."""
+    if cfg.backend == "zipformer":
+        return InputSpec("fbank", cfg.zipformer.num_mel_bins, cfg.zipformer.frame_shift)
+    return HFAudioEncoder.input_spec
 
 
 def build_speech_encoder(cfg: SpeechEncoderConfig, pretrained: bool = True) -> nn.Module:

@@ -149,6 +149,18 @@ class SkipBatches(torch.utils.data.Sampler):
         return it
 
 
+def train_loader(dataset: torch.utils.data.Dataset, sampler: DynamicBucketingSampler, seed: int, epoch: int = 0,
+                 skip: int = 0, num_workers: int = 0) -> torch.utils.data.DataLoader:
+    """The trainer's loader for one epoch: ``sampler``'s batches of cuts (its first ``skip`` skipped, metadata only)
+    through ``dataset`` in ``num_workers`` processes (0: in this one), one collated batch per step."""
+    sampler.set_epoch(epoch)
+    # Its own generator: a DataLoader iterator otherwise draws its base seed from the global torch RNG,
+    # which would shift dropout masks after a resume.
+    generator = torch.Generator().manual_seed(seed + epoch)
+    return torch.utils.data.DataLoader(dataset, sampler=SkipBatches(sampler, skip), batch_size=None,
+                                       num_workers=num_workers, generator=generator)
+
+
 def _duration_ok(cut, low: float, high: float) -> bool:
     return low <= cut.duration <= high
 

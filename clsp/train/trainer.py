@@ -36,8 +36,8 @@ from clsp.model.speech import set_batch_count
 from clsp.perturb import perturb_caption
 from clsp.train import checkpoint as ckpt
 from clsp.train.config import TrainConfig
-from clsp.train.data import (CaptionedAudioDataset, SkipBatches, checked_train_manifest, make_sampler, open_train_cuts,
-                              select_texts, take_rows)
+from clsp.train.data import (CaptionedAudioDataset, checked_train_manifest, make_sampler, open_train_cuts, select_texts,
+                              take_rows, train_loader)
 from schedulers.optim import build_optimizer, current_lrs
 from schedulers.tasks import TASK_GLOBAL_FINE, TaskSampler
 
@@ -163,14 +163,8 @@ class Trainer:
                                              self.cfg.data.caption_engines)
 
     def _loader(self) -> iter:
-        self.sampler.set_epoch(self.epoch)
-        wrapped = SkipBatches(self.sampler, self.batch_in_epoch)
-        # Its own generator: a DataLoader iterator otherwise draws its base seed from the global torch RNG,
-        # which would shift dropout masks after a resume.
-        generator = torch.Generator().manual_seed(self.cfg.seed + self.epoch)
-        loader = torch.utils.data.DataLoader(self.dataset, sampler=wrapped, batch_size=None,
-                                             num_workers=self.cfg.data.num_workers, generator=generator)
-        return iter(loader)
+        return iter(train_loader(self.dataset, self.sampler, self.cfg.seed, self.epoch, self.batch_in_epoch,
+                                 self.cfg.data.num_workers))
 
     # ---- checkpoints ------------------------------------------------------------------------------
     def _gather_rng(self) -> list:
