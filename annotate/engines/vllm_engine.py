@@ -5,7 +5,7 @@ so the vLLM engine starts once (30-60 s for a tiny model on CPU, minutes for a l
 many ``generate`` calls follow (one per manifest for annotate, one per attempt for verify):
 
     driver: requests -> rows -> Ray queue (bounded) ─┐                       ┌─> results by row key
-    Ray Data: queue source -> preprocess -> multimodal -> chat template -> tokenize -> vLLM (replicas)
+    Ray Data: queue source -> preprocess -> multimodal -> chat template -> vLLM (replicas; it tokenizes)
               -> postprocess ─> iter_rows (collector thread) ─┘
 
 - one row per request, with its own ``seed`` (and ``structured_outputs`` when the request has a
