@@ -5,7 +5,7 @@ so the vLLM engine starts once (30-60 s for a tiny model on CPU, minutes for a l
 many ``generate`` calls follow (one per manifest for annotate, one per attempt for verify):
 
     driver: requests -> rows -> Ray queue (bounded) ─┐                       ┌─> results by row key
-    Ray Data: queue source -> preprocess -> multimodal -> chat template -> tokenize -> vLLM (replicas)
+    Ray Data: queue source -> preprocess -> multimodal -> chat template -> vLLM (replicas; it tokenizes)
               -> postprocess ─> iter_rows (collector thread) ─┘
 
 - one row per request, with its own ``seed`` (and ``structured_outputs`` when the request has a
@@ -32,6 +32,7 @@ import os
 import queue
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -112,17 +113,18 @@ def _decode(row: dict[str, Any]) -> dict[str, Any]:
     return {"row_key": row["row_key"], "opaque": OpaqueRow(), **payload}
 
 
-def _collect(row: dict[str, Any]) -> dict[str, Any]:
+COLLECTED = ("row_key", "generated_text", "num_input_tokens", "num_generated_tokens", "time_taken_llm")
+
+
+def _collect(batch: dict[str, Any]) -> dict[str, Any]:
     """The columns the driver reads, the same for answered and failed rows (failed rows skip Ray's
-    postprocess and carry every input column, audio included: none of that goes back to the driver)."""
-    return {
-        "row_key": row["row_key"],
-        "error": row.get("__inference_error__") or "",
-        "generated_text": row.get("generated_text"),
-        "num_input_tokens": row.get("num_input_tokens"),
-        "num_generated_tokens": row.get("num_generated_tokens"),
-        "time_taken_llm": row.get("time_taken_llm"),
-    }
+    postprocess and carry every input column, audio included: none of that goes back to the driver).
+    A batch (columns of equal length), not a row: one Ray task per engine batch, not one per row."""
+    n = len(batch["row_key"])
+    out = {k: batch[k] if k in batch else [None] * n for k in COLLECTED}
+    errors = batch["__inference_error__"] if "__inference_error__" in batch else [None] * n
+    out["error"] = [e or "" for e in errors]
+    return out
 
 
 def _read_queue(rows: Any, chunk_rows: int) -> Iterator[Any]:
@@ -168,13 +170,15 @@ class _Stream:
 
         self.batch_size = batch_size
         self.rows = Queue(maxsize=max_in_flight, actor_options={"num_cpus": 0})
-        ds = ray.data.read_datasource(_queue_source(self.rows, batch_size))
+        # One read task, one output block per chunk it reads (without override_num_blocks Ray Data splits
+        # the one task's output 200 ways, "SplitBlocks(200)", expecting 200 read tasks).
+        ds = ray.data.read_datasource(_queue_source(self.rows, batch_size), override_num_blocks=1)
         ctx = ds.context  # this pipeline's own copy: nothing global changes
         ctx.target_max_block_size = 1  # emit every block at once (never wait to fill 128 MiB)
         ctx.execution_options.preserve_order = True
         ctx.enable_fallback_to_arrow_object_ext_type = True  # see OpaqueRow
         ctx.enable_progress_bars = ctx.enable_operator_progress_bars = False  # the caller has its own
-        self.output = processor(ds).map(_collect)
+        self.output = processor(ds).map_batches(_collect, batch_size=batch_size, batch_format="numpy")
         self.sinks: dict[int, tuple[queue.Queue, GenerationRequest]] = {}
         self.lock = threading.Lock()
         self.fed = 0
@@ -280,6 +284,7 @@ class VLLMEngine:
         self._own_ray = False
         self.device: str | None = None
         self.pipeline_starts = 0  # how many times the Ray Data pipeline (and so vLLM) was started
+        self.start_seconds: dict[str, float] = {}  # the last start: "ray" (ray.init), "pipeline" (build it)
 
     @staticmethod
     def preflight(config: VLLMEngineConfig) -> None:
@@ -356,7 +361,7 @@ class VLLMEngine:
             should_continue_on_error=True,
             log_engine_metrics=False,
             chat_template_stage={"enabled": True},
-            tokenize_stage={"enabled": True},
+            tokenize_stage={"enabled": False},  # vLLM tokenizes the prompt: one Ray stage (actor) fewer
             detokenize_stage={"enabled": False},  # vLLM returns the text already: no second decode
             prepare_multimodal_stage={"enabled": True, "chat_template_content_format": "openai"},
             **extra,
@@ -369,9 +374,12 @@ class VLLMEngine:
                 return self._stream
             if self._stream is not None:
                 self._stream.close(timeout=10.0)
+            t0 = time.perf_counter()
             self.device = device = self._start_ray()
+            t1 = time.perf_counter()
             in_flight = max(32, 4 * self.config.batch_size * self.config.replicas)
             self._stream = _Stream(self._build_processor(device), self.config.batch_size, in_flight)
+            self.start_seconds = {"ray": t1 - t0, "pipeline": time.perf_counter() - t1}
             self.pipeline_starts += 1
             return self._stream
 
