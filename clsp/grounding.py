@@ -4,6 +4,8 @@
   name it (the first is the canonical one, used by ``clsp eval grounding``);
 - :func:`frame_labels`: per-frame 0/1 labels of phrases from a clip's ``style_segments`` (pure);
 - :func:`spans_from_scores`: a per-frame score curve → time spans (seconds);
+- :func:`phrase_threshold`: the score above which a phrase's frame counts (the model's calibrated threshold
+  of the target that owns the phrase, else :data:`DEFAULT_THRESHOLD`);
 - :func:`ground`: a model's per-frame scores and spans for clips and phrases (``clsp ground``).
 
 Frame ``t`` of an encoder with output frame shift ``h`` seconds is taken to cover ``[t h, (t + 1) h)`` and is
@@ -23,6 +25,7 @@ import torch
 from clsp.errors import ClspError
 
 UNKNOWN = -1.0  # label of a frame whose value is not known (e.g. pitch while whispering): left out of losses
+DEFAULT_THRESHOLD = 0.5  # score above which a frame counts, where the model holds no calibrated threshold
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,11 @@ class GroundingTarget:
     @property
     def phrase(self) -> str:
         return self.phrases[0]
+
+    @property
+    def key(self) -> str:
+        """``attribute=value``: how reports and the frame head's calibrated thresholds name the target."""
+        return f"{self.attribute}={self.value}"
 
 
 GROUNDING_TARGETS: tuple[GroundingTarget, ...] = (
@@ -94,6 +102,15 @@ def target_spans(segments: Sequence[Mapping[str, Any]], target: GroundingTarget,
     return out
 
 
+def phrase_threshold(model, phrase: str, targets: Sequence[GroundingTarget] = GROUNDING_TARGETS) -> float:
+    """The score above which a frame counts for ``phrase``: the frame head's calibrated threshold
+    (``frame_head.thresholds``) of the target whose phrases include it, else :data:`DEFAULT_THRESHOLD`."""
+    head = model.config.frame_head
+    calibrated = head.thresholds if head is not None else {}
+    owner = next((t for t in targets if phrase.strip().lower() in t.phrases), None)
+    return float(calibrated.get(owner.key, DEFAULT_THRESHOLD)) if owner is not None else DEFAULT_THRESHOLD
+
+
 def spans_from_scores(scores: np.ndarray, frame_shift: float, threshold: float = 0.5, min_gap: float = 0.3,
                       min_duration: float = 0.2) -> list[tuple[float, float]]:
     """(T,) per-frame scores → ``[(start, end), ...]`` seconds where the score is above ``threshold``;
@@ -137,25 +154,28 @@ def phrase_scores(model, items: Sequence[Any], phrases: Sequence[str], batch_siz
                 for f in frames]
 
 
-def check_request(phrases: Sequence[str], threshold: float) -> list[str]:
-    """The phrases, stripped; :class:`ClspError` for none, an empty one or a threshold outside (0, 1)."""
+def check_request(phrases: Sequence[str], threshold: float | None) -> list[str]:
+    """The phrases, stripped; :class:`ClspError` for none, an empty one or a threshold outside (0, 1)
+    (None: each phrase's own, :func:`phrase_threshold`)."""
     phrases = [p.strip() for p in phrases]
     if not phrases or not all(phrases):
         raise ClspError('give one or more non-empty style phrases to ground (--text "speaking fast" ...)')
-    if not 0 < threshold < 1:
+    if threshold is not None and not 0 < threshold < 1:
         raise ClspError(f"the threshold must be in (0, 1) (--threshold), got {threshold}")
     return phrases
 
 
-def ground(model, items: Sequence[Any], phrases: Sequence[str], threshold: float = 0.5, min_gap: float = 0.3,
+def ground(model, items: Sequence[Any], phrases: Sequence[str], threshold: float | None = None, min_gap: float = 0.3,
            min_duration: float = 0.2, batch_size: int = 16, names: Sequence[str] | None = None) -> dict:
     """Per clip and phrase: time spans (seconds) where the phrase holds, and the per-frame score curve.
 
-    Returns ``{"texts", "frame_shift", "threshold", "results": [{"audio", "duration", "phrases": [{"text",
-    "spans": [[start, end], ...], "scores": [T floats]}]}]}``; frame ``t`` is centred at
-    ``(t + 0.5) * frame_shift`` seconds.
+    ``threshold``: one score for every phrase; None: each phrase's :func:`phrase_threshold` (the model's
+    calibrated one for a target's phrase, else 0.5). Returns ``{"texts", "frame_shift", "thresholds": {text:
+    score}, "results": [{"audio", "duration", "phrases": [{"text", "threshold", "spans": [[start, end], ...],
+    "scores": [T floats]}]}]}``; frame ``t`` is centred at ``(t + 0.5) * frame_shift`` seconds.
     """
     phrases = check_request(phrases, threshold)
+    thresholds = {text: threshold if threshold is not None else phrase_threshold(model, text) for text in phrases}
     hop = model.frame_shift
     all_scores = phrase_scores(model, items, phrases, batch_size)
     results = []
@@ -163,9 +183,10 @@ def ground(model, items: Sequence[Any], phrases: Sequence[str], threshold: float
         results.append({
             "audio": str(names[i]) if names is not None else str(items[i]),
             "duration": round(scores.shape[1] * hop, 3),
-            "phrases": [{"text": text, "spans": [list(s) for s in spans_from_scores(row, hop, threshold, min_gap,
-                                                                                        min_duration)],
+            "phrases": [{"text": text, "threshold": thresholds[text],
+                         "spans": [list(s) for s in spans_from_scores(row, hop, thresholds[text], min_gap,
+                                                                      min_duration)],
                          "scores": [round(float(v), 4) for v in row]}
                         for text, row in zip(phrases, scores)],
         })
-    return {"texts": phrases, "frame_shift": hop, "threshold": threshold, "results": results}
+    return {"texts": phrases, "frame_shift": hop, "thresholds": thresholds, "results": results}

@@ -68,7 +68,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                          "a segment error (missed + false alarm + confusion) / total duration, as EDER.")
     _model_arg(gr)
     gr.add_argument("--manifest", type=Path, required=True)
-    gr.add_argument("--threshold", type=float, default=0.5, help="score above which a frame counts (default 0.5)")
+    gr.add_argument("--threshold", type=float, help="score above which a frame counts, for every target (default: "
+                    "each target's threshold calibrated in the model, else 0.5)")
+    gr.add_argument("--calibrate", action="store_true",
+                    help="pick each target's threshold on this manifest (best frame F1; use a dev split, not the "
+                    "clips you report on) and store them in the model folder's config.json (frame_head.thresholds)")
     gr.add_argument("--out", type=Path, help="folder for grounding.json/.md")
     gr.set_defaults(handler=_run_grounding)
 
@@ -110,7 +114,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _model_arg(gd)
     gd.add_argument("--audio", nargs="+", required=True, metavar="WAV", help="audio files")
     gd.add_argument("--text", nargs="+", default=[], help='style phrases, e.g. "speaking fast" "whispering"')
-    gd.add_argument("--threshold", type=float, default=0.5, help="score above which a frame is in a span (default 0.5)")
+    gd.add_argument("--threshold", type=float, help="score above which a frame is in a span, for every phrase "
+                    "(default: the model's calibrated threshold of a target's phrase, else 0.5)")
     gd.add_argument("--plot", type=Path, help="PNG of the score curves (one clip: its curves; several: the first)")
     gd.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
     gd.set_defaults(handler=_run_ground)
@@ -232,12 +237,24 @@ def _run_similarity(args: argparse.Namespace) -> int:
 
 def _run_grounding(args: argparse.Namespace) -> int:
     from clsp.data.manifest import read_cuts
-    from eval.grounding import evaluate_grounding, grounding_markdown
+    from clsp.model.clsp_model import store_frame_thresholds
+    from eval.grounding import calibrate_thresholds, evaluate_grounding, grounding_markdown
 
     cuts = list(read_cuts(args.manifest))
     if not any((c.custom or {}).get("style_segments") for c in cuts):
         raise ClspError(f"{args.manifest}: no cut has 'style_segments' (times and labels) to evaluate grounding on")
-    result = evaluate_grounding(_load_model(args.model, args), cuts, threshold=args.threshold, batch_size=args.batch_size,
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise ClspError(f"the threshold must be in (0, 1) (--threshold), got {args.threshold}")
+    model = _load_model(args.model, args)
+    if args.calibrate:
+        if model.frame_head is None:
+            raise ClspError(f"{args.model}: this model has no frame head to calibrate (train it with grounding.weight > 0)")
+        thresholds = calibrate_thresholds(model, cuts, batch_size=args.batch_size, progress=_progress(args))
+        store_frame_thresholds(args.model, thresholds)
+        model.config.frame_head.thresholds = thresholds
+        print(f"calibrated on {args.manifest}, stored in {Path(args.model) / 'config.json'}: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items()), file=sys.stderr)
+    result = evaluate_grounding(model, cuts, threshold=args.threshold, batch_size=args.batch_size,
                                 progress=_progress(args))
     result["manifest"] = str(args.manifest)
     return _finish_run(args, "grounding", result, grounding_markdown(result, f"Style grounding: {args.manifest}"))
@@ -254,7 +271,7 @@ def _run_ground(args: argparse.Namespace) -> int:
     if args.plot:
         from eval.grounding import plot_grounding
 
-        first = {**result["results"][0], "frame_shift": result["frame_shift"], "threshold": result["threshold"]}
+        first = {**result["results"][0], "frame_shift": result["frame_shift"]}
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         result["plot"] = str(plot_grounding(first, args.plot, title=first["audio"]))
     _emit(result, args.out)

@@ -2,7 +2,8 @@
 clips carry ``style_segments`` (the synthetic corpus).
 
 For each target of :data:`clsp.grounding.GROUNDING_TARGETS`, its canonical phrase ("speaking fast") is
-scored against every frame and thresholded; against the frame labels of :func:`clsp.grounding.frame_labels`:
+scored against every frame and thresholded (at the model's calibrated threshold of the target, else 0.5, or
+one given threshold); against the frame labels of :func:`clsp.grounding.frame_labels`:
 
 - **frame-level precision, recall and F1** per attribute value, pooled over the frames of all clips
   (frames whose value is unknown are left out);
@@ -12,6 +13,10 @@ scored against every frame and thresholded; against the frame labels of :func:`c
   phrase has a span there (:func:`clsp.grounding.spans_from_scores`: gaps bridged, blips dropped; the higher
   score where two overlap) or none. Missed: reference a value, hypothesis none; false alarm: the reverse;
   confusion: two different values.
+
+:func:`calibrate_thresholds` picks each target's threshold on labelled clips (a dev split, never the clips
+reported on): the score that maximises its frame F1 there; ``clsp eval grounding --calibrate`` stores them in
+the model folder (``frame_head.thresholds``), where ``clsp ground`` and later evaluations find them.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from clsp.grounding import (GROUNDING_TARGETS, GroundingTarget, frame_labels, phrase_scores, spans_from_scores,
-                            spans_to_frames)
+from clsp.grounding import (GROUNDING_TARGETS, GroundingTarget, frame_labels, phrase_scores, phrase_threshold,
+                            spans_from_scores, spans_to_frames)
 from eval.embed import progress_bar
 from eval.report import markdown_table
 
@@ -37,42 +42,87 @@ def _segment_error(labels: np.ndarray, active: np.ndarray, scores: np.ndarray) -
             "confusion": int(((ref >= 0) & (hyp >= 0) & (ref != hyp)).sum()), "total": int(known.sum())}
 
 
-def evaluate_grounding(model, cuts: Sequence, threshold: float = 0.5,
-                       targets: Sequence[GroundingTarget] = GROUNDING_TARGETS, batch_size: int = 16,
-                       progress: bool | None = None) -> dict:
-    """Frame F1 per target and segment error per attribute over the cuts that have ``style_segments``."""
-    rows = [c for c in cuts if (c.custom or {}).get("style_segments")]
+CALIBRATION_GRID = np.round(np.arange(0.02, 0.99, 0.02), 2)  # candidate thresholds of calibrate_thresholds
+
+
+def _labelled_scores(model, rows: Sequence, targets: Sequence[GroundingTarget], batch_size: int,
+                     progress: bool | None):
+    """Yields (cut, scores (P, T), labels (P, T)) of each cut with ``style_segments``, in order."""
     hop = model.frame_shift
-    phrases = [t.phrase for t in targets]
-    counts = np.zeros((len(targets), 3), dtype=np.int64)  # tp, fp, fn
-    attributes = list(dict.fromkeys(t.attribute for t in targets))
-    seg = {a: {"missed": 0, "false_alarm": 0, "confusion": 0, "total": 0} for a in attributes}
     with progress_bar(len(rows), progress, "grounding") as bar:
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            all_scores = phrase_scores(model, chunk, phrases, batch_size)
-            for cut, scores in zip(chunk, all_scores):
-                labels = frame_labels(cut.custom["style_segments"], targets, scores.shape[1], hop,
-                                      cut.custom.get("voice_quality"))
-                pred = scores > threshold
-                known = labels >= 0
-                counts[:, 0] += (pred & (labels == 1) & known).sum(axis=1)
-                counts[:, 1] += (pred & (labels == 0) & known).sum(axis=1)
-                counts[:, 2] += (~pred & (labels == 1) & known).sum(axis=1)
-                active = np.stack([spans_to_frames(spans_from_scores(s, hop, threshold), len(s), hop) for s in scores])
-                for attr in attributes:
-                    idx = [i for i, t in enumerate(targets) if t.attribute == attr]
-                    for k, v in _segment_error(labels[idx], active[idx], scores[idx]).items():
-                        seg[attr][k] += v
+            for cut, scores in zip(chunk, phrase_scores(model, chunk, [t.phrase for t in targets], batch_size)):
+                yield cut, scores, frame_labels(cut.custom["style_segments"], targets, scores.shape[1], hop,
+                                                cut.custom.get("voice_quality"))
             bar.update(len(chunk))
+
+
+def best_f1_threshold(scores: np.ndarray, labels: np.ndarray, grid: np.ndarray = CALIBRATION_GRID) -> float | None:
+    """The threshold of ``grid`` with the highest frame F1 of ``scores > threshold`` against ``labels``
+    (1-D, {0, 1}; ties: the lowest); None without a positive frame."""
+    positive = labels == 1
+    if not positive.any():
+        return None
+    pred = scores[None, :] > grid[:, None]  # (G, N)
+    tp = (pred & positive).sum(axis=1)
+    f1 = 2 * tp / (pred.sum(axis=1) + positive.sum())
+    return float(grid[int(np.argmax(f1))])
+
+
+def calibrate_thresholds(model, cuts: Sequence, targets: Sequence[GroundingTarget] = GROUNDING_TARGETS,
+                         batch_size: int = 16, progress: bool | None = None) -> dict[str, float]:
+    """``{target key: threshold}``: per target, the score with the best frame F1 on ``cuts``' labelled frames
+    (:func:`best_f1_threshold`); targets without a positive frame there are left out (they keep 0.5)."""
+    rows = [c for c in cuts if (c.custom or {}).get("style_segments")]
+    scores, labels = [], []
+    for _, s, lab in _labelled_scores(model, rows, targets, batch_size, progress):
+        scores.append(s)
+        labels.append(lab)
+    if not rows:
+        return {}
+    scores, labels = np.concatenate(scores, axis=1), np.concatenate(labels, axis=1)
+    out = {}
+    for p, target in enumerate(targets):
+        known = labels[p] >= 0
+        best = best_f1_threshold(scores[p][known], labels[p][known])
+        if best is not None:
+            out[target.key] = best
+    return out
+
+
+def evaluate_grounding(model, cuts: Sequence, threshold: float | None = None,
+                       targets: Sequence[GroundingTarget] = GROUNDING_TARGETS, batch_size: int = 16,
+                       progress: bool | None = None) -> dict:
+    """Frame F1 per target and segment error per attribute over the cuts that have ``style_segments``;
+    ``threshold`` None: each target's calibrated one (:func:`clsp.grounding.phrase_threshold`)."""
+    rows = [c for c in cuts if (c.custom or {}).get("style_segments")]
+    hop = model.frame_shift
+    thresholds = np.array([threshold if threshold is not None else phrase_threshold(model, t.phrase, targets)
+                           for t in targets])
+    counts = np.zeros((len(targets), 3), dtype=np.int64)  # tp, fp, fn
+    attributes = list(dict.fromkeys(t.attribute for t in targets))
+    seg = {a: {"missed": 0, "false_alarm": 0, "confusion": 0, "total": 0} for a in attributes}
+    for _, scores, labels in _labelled_scores(model, rows, targets, batch_size, progress):
+        pred = scores > thresholds[:, None]
+        known = labels >= 0
+        counts[:, 0] += (pred & (labels == 1) & known).sum(axis=1)
+        counts[:, 1] += (pred & (labels == 0) & known).sum(axis=1)
+        counts[:, 2] += (~pred & (labels == 1) & known).sum(axis=1)
+        active = np.stack([spans_to_frames(spans_from_scores(s, hop, th), len(s), hop)
+                           for s, th in zip(scores, thresholds)])
+        for attr in attributes:
+            idx = [i for i, t in enumerate(targets) if t.attribute == attr]
+            for k, v in _segment_error(labels[idx], active[idx], scores[idx]).items():
+                seg[attr][k] += v
     per_target = {}
-    for t, (tp, fp, fn) in zip(targets, counts.tolist()):
+    for t, (tp, fp, fn), th in zip(targets, counts.tolist(), thresholds):
         precision = tp / (tp + fp) if tp + fp else None
         recall = tp / (tp + fn) if tp + fn else None
         f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
-        per_target[f"{t.attribute}={t.value}"] = {"attribute": t.attribute, "value": t.value, "phrase": t.phrase,
-                                                  "precision": precision, "recall": recall, "f1": f1,
-                                                  "positive_seconds": round((tp + fn) * hop, 2)}
+        per_target[t.key] = {"attribute": t.attribute, "value": t.value, "phrase": t.phrase,
+                             "threshold": float(th), "precision": precision, "recall": recall, "f1": f1,
+                             "positive_seconds": round((tp + fn) * hop, 2)}
     per_attribute = {}
     for attr, c in seg.items():
         seconds = {k: round(v * hop, 2) for k, v in c.items()}
@@ -80,29 +130,32 @@ def evaluate_grounding(model, cuts: Sequence, threshold: float = 0.5,
         per_attribute[attr] = {**{f"{k}_seconds": v for k, v in seconds.items()}, "error": error,
                                "values": [t.value for t in targets if t.attribute == attr]}
     return {"targets": per_target, "attributes": per_attribute, "n": len(rows), "skipped": len(cuts) - len(rows),
-            "threshold": threshold, "frame_shift": hop}
+            "threshold": threshold, "frame_shift": hop}  # threshold None: per target (its "threshold")
 
 
 def grounding_markdown(result: dict, title: str) -> str:
-    frames = markdown_table(["attribute", "value", "phrase", "precision", "recall", "frame F1", "positive s"],
-                            [[r["attribute"], r["value"], r["phrase"], r["precision"], r["recall"], r["f1"],
-                              r["positive_seconds"]] for r in result["targets"].values()])
+    frames = markdown_table(["attribute", "value", "phrase", "threshold", "precision", "recall", "frame F1",
+                             "positive s"],
+                            [[r["attribute"], r["value"], r["phrase"], r["threshold"], r["precision"], r["recall"],
+                              r["f1"], r["positive_seconds"]] for r in result["targets"].values()])
     segments = markdown_table(["attribute", "values", "missed s", "false alarm s", "confusion s", "total s",
                                "segment error"],
                               [[a, " / ".join(r["values"]), r["missed_seconds"], r["false_alarm_seconds"],
                                 r["confusion_seconds"], r["total_seconds"], r["error"]]
                                for a, r in result["attributes"].items()])
     note = (f"\n{result['n']} clips with style segments ({result['skipped']} without, left out); frames every "
-            f"{result['frame_shift']:.3f} s, threshold {result['threshold']}. Segment error = (missed + false "
+            f"{result['frame_shift']:.3f} s, " + ("each target's calibrated threshold (else 0.5)"
+                                                   if result["threshold"] is None else f"threshold {result['threshold']}")
+            + ". Segment error = (missed + false "
             "alarm + confusion) / total duration, per attribute.\n")
     return f"# {title}\n\n## Frame level\n\n{frames}\n## Segment level\n\n{segments}{note}"
 
 
 def plot_grounding(result: dict, path: str | Path, truth: dict[str, Sequence[tuple[float, float]]] | None = None,
                    title: str | None = None) -> Path:
-    """One clip's entry of :func:`clsp.grounding.ground`'s ``results`` (plus its ``frame_shift`` and
-    ``threshold``): each phrase's score over time and its spans; ``truth`` (phrase → true (start, end)
-    seconds, :func:`clsp.grounding.target_spans`) shaded under its curve."""
+    """One clip's entry of :func:`clsp.grounding.ground`'s ``results`` (plus its ``frame_shift``): each
+    phrase's score over time, its threshold and its spans; ``truth`` (phrase → true (start, end) seconds,
+    :func:`clsp.grounding.target_spans`) shaded under its curve."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -119,7 +172,7 @@ def plot_grounding(result: dict, path: str | Path, truth: dict[str, Sequence[tup
         for start, end in phrase["spans"]:
             ax.hlines(1.04, start, end, color="tab:red", lw=3)
         ax.plot(times, scores, color="tab:blue")
-        ax.axhline(result["threshold"], color="grey", ls=":", lw=1)
+        ax.axhline(phrase["threshold"], color="grey", ls=":", lw=1)
         ax.set_ylim(-0.02, 1.1)
         ax.set_ylabel("score", fontsize=8)
         ax.set_title(f'"{phrase["text"]}"', fontsize=9, loc="left")

@@ -222,7 +222,7 @@ def plot_grounding_example(model, cuts: Sequence, path: Path) -> Path | None:
         return None
     targets = [t for t in GROUNDING_TARGETS if t.attribute in ("speaking_rate", "loudness")]
     result = ground(model, [pick], [t.phrase for t in targets], names=[pick.id])
-    clip = {**result["results"][0], "frame_shift": result["frame_shift"], "threshold": result["threshold"]}
+    clip = {**result["results"][0], "frame_shift": result["frame_shift"]}
     truth = {t.phrase: target_spans(pick.custom["style_segments"], t) for t in targets}
     return plot_grounding(clip, path, truth, title=f"{pick.id} (unseen voice)")
 

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +13,13 @@ import torch
 
 from clsp.cli import main
 from clsp.errors import ClspError
-from clsp.grounding import (GROUNDING_TARGETS, UNKNOWN, GroundingTarget, frame_labels, ground, spans_from_scores,
-                            spans_to_frames, target_spans, training_phrases)
+from clsp.grounding import (DEFAULT_THRESHOLD, GROUNDING_TARGETS, UNKNOWN, GroundingTarget, frame_labels, ground,
+                            phrase_threshold, spans_from_scores, spans_to_frames, target_spans, training_phrases)
 from clsp.model import CLSPModel
+from clsp.model.clsp_model import store_frame_thresholds
 from clsp.model.config import FrameHeadConfig
-from eval.grounding import _segment_error, evaluate_grounding
+from eval.grounding import (CALIBRATION_GRID, _segment_error, best_f1_threshold, calibrate_thresholds,
+                            evaluate_grounding)
 
 FAST = GroundingTarget("speaking_rate", "fast", ("speaking fast",))
 SLOW = GroundingTarget("speaking_rate", "slow", ("speaking slowly",))
@@ -170,3 +174,61 @@ def test_eval_grounding_counts_frames(ground_model_dir, test_cuts, small_corpus,
     assert "| speaking_rate | fast | speaking fast |" in capsys.readouterr().out
     assert json.loads((tmp_path / "grounding.json").read_text())["targets"] == json.loads(json.dumps(
         result["targets"]))
+
+
+def test_best_f1_threshold_by_hand():
+    scores = np.array([0.9, 0.8, 0.35, 0.3, 0.1, 0.05])
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    # > 0.30 keeps the three positives only: F1 1; every lower threshold lets a negative in, higher ones lose one
+    assert best_f1_threshold(scores, labels, np.array([0.2, 0.3, 0.32, 0.5])) == 0.3
+    assert best_f1_threshold(scores, labels, np.array([0.5, 0.9])) == 0.5  # F1 0.8 vs 0
+    assert best_f1_threshold(scores, np.zeros(6), np.array([0.5])) is None
+
+
+def test_phrase_threshold_uses_the_owning_targets_calibration(ground_model_dir, test_cuts):
+    model = CLSPModel.from_pretrained(ground_model_dir)
+    path = test_cuts[0].recording.sources[0].source
+    assert phrase_threshold(model, "speaking fast") == DEFAULT_THRESHOLD
+    model.config.frame_head.thresholds = {"speaking_rate=fast": 0.2}
+    # every phrase of the target (any case) takes its threshold; other phrases keep the default
+    assert phrase_threshold(model, "Talking quickly ") == 0.2 and phrase_threshold(model, "speaking slowly") == 0.5
+    assert phrase_threshold(model, "a husky voice") == DEFAULT_THRESHOLD
+    out = ground(model, [path], ["speaking fast", "whispering"])
+    assert out["thresholds"] == {"speaking fast": 0.2, "whispering": 0.5}
+    assert [p["threshold"] for p in out["results"][0]["phrases"]] == [0.2, 0.5]
+    assert ground(model, [path], ["speaking fast"], threshold=0.7)["thresholds"] == {"speaking fast": 0.7}
+
+
+def test_calibrate_stores_thresholds_the_model_then_uses(ground_model_dir, test_cuts, small_corpus, tmp_path, capsys):
+    model_dir = Path(shutil.copytree(ground_model_dir, tmp_path / "model"))
+    model = CLSPModel.from_pretrained(model_dir)
+    picked = calibrate_thresholds(model, test_cuts)
+    labelled = {t.key for t in GROUNDING_TARGETS
+                if any(t.value == (c.custom.get("voice_quality") if t.attribute == "voice_quality" else s.get(t.attribute))
+                       for c in test_cuts for s in c.custom["style_segments"])}
+    assert set(picked) <= labelled and picked and all(v in CALIBRATION_GRID for v in picked.values())
+    # each picked threshold gives at least the F1 of 0.5 on the clips it was picked on
+    at_half = evaluate_grounding(model, test_cuts, threshold=0.5)["targets"]
+    model.config.frame_head.thresholds = picked
+    at_picked = evaluate_grounding(model, test_cuts)["targets"]
+    for key in picked:
+        assert at_picked[key]["threshold"] == picked[key]
+        assert (at_picked[key]["f1"] or 0) >= (at_half[key]["f1"] or 0) - 1e-9
+    # the command stores them in the model folder; ground and eval then use them
+    manifest = small_corpus / "cuts_test.jsonl.gz"
+    assert main(["eval", "grounding", "--model", str(model_dir), "--manifest", str(manifest), "--calibrate",
+                 "--quiet"]) == 0
+    assert "calibrated on" in capsys.readouterr().err
+    reloaded = CLSPModel.from_pretrained(model_dir)
+    assert reloaded.config.frame_head.thresholds == picked
+    assert torch.equal(reloaded.frame_head.out.weight, model.frame_head.out.weight)  # weights untouched
+    assert main(["eval", "grounding", "--model", str(ground_model_dir), "--manifest", str(manifest), "--quiet",
+                 "--threshold", "0"]) == 2
+    assert "threshold must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_a_bad_stored_threshold_is_one_line(ground_model_dir, tmp_path):
+    model_dir = Path(shutil.copytree(ground_model_dir, tmp_path / "model"))
+    with pytest.raises(Exception, match=r"thresholds\.loudness=loud.*\(0, 1\)"):
+        store_frame_thresholds(model_dir, {"loudness=loud": 1.5})
+    assert CLSPModel.from_pretrained(model_dir).config.frame_head.thresholds == {}

@@ -319,3 +319,18 @@ class CLSPModel(nn.Module):
                             "was damaged in training and gives no usable scores")
         model.eval()
         return model
+
+
+def store_frame_thresholds(directory: str | Path, thresholds: dict[str, float]) -> Path:
+    """Write calibrated grounding thresholds (``{target key: score}``) into an exported model's
+    ``config.json`` (``frame_head.thresholds``), replacing the ones there; weights untouched. Returns the file."""
+    path = Path(directory) / CONFIG_FILE
+    raw = json.loads(path.read_text())
+    if raw.get("frame_head") is None:
+        raise ClspError(f"{path}: the model has no frame head to store grounding thresholds in")
+    raw["frame_head"]["thresholds"] = {k: float(v) for k, v in thresholds.items()}
+    from_dict(FrameHeadConfig, raw["frame_head"], where=str(path), prefix="frame_head.").validate()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(raw, indent=2))
+    tmp.replace(path)
+    return path

@@ -96,10 +96,16 @@ class FrameHeadConfig:
     tau_init: float = 0.1  # FineLAP's temperature
     bias_init: float = -10.0  # FineLAP's bias
     learnable: bool = True  # tau and b trained (FineLAP); False keeps them fixed at their init
-    # lr multiplier of tau and b. ScaledAdam moves a scalar by about lr * 0.1 per step whatever its gradient:
-    # at lr 0.01 that is 0.001, and b would stay near -10 (every frame scoring under 0.5) for thousands of
-    # steps; x100 lets it move ~0.1 per step toward the frame labels' prior.
+    # lr multiplier of tau and b. ScaledAdam moves a scalar by at most about lr * 0.1 per step whatever its
+    # gradient: at lr 0.01 that is 0.001, and b would stay near -10 (every frame scoring under 0.5) for
+    # thousands of steps; x100 allows up to ~0.1 per step (measured on the demo's stage 3, with Eden's warm-up
+    # and Adam's averaging: ~0.016 per step, -10 -> -9.1 in 60 steps; so a short fine-tune starts b near the
+    # labels' prior log-odds instead: configs/demo-stage3.yaml).
     calibration_lr_scale: float = 100.0
+    # per grounding target ("loudness=loud", :attr:`clsp.grounding.GroundingTarget.key`) the score above which
+    # a frame counts, picked on labelled clips by `clsp eval grounding --calibrate`; unlisted targets and
+    # other phrases use clsp.grounding.DEFAULT_THRESHOLD (0.5)
+    thresholds: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
@@ -110,6 +116,9 @@ class FrameHeadConfig:
             raise ValueError(f"key 'bias_init' must be in [-10, 10], got {self.bias_init}")
         if self.calibration_lr_scale < 0:
             raise ValueError(f"key 'calibration_lr_scale' must be >= 0, got {self.calibration_lr_scale}")
+        for key, value in self.thresholds.items():
+            if not 0 < value < 1:
+                raise ValueError(f"key 'thresholds.{key}' must be in (0, 1), got {value}")
 
 
 @dataclass
