@@ -33,6 +33,7 @@ from clsp.synth.corpus import SynthConfig, synthesize_corpus
 from configs import CONFIGS_DIR
 
 STAGE3_CONFIG = CONFIGS_DIR / "demo-stage3.yaml"
+SHOWN_ATTRIBUTES = ("speaking_rate", "loudness")  # grounding figures the demo prints (all are in the report)
 STEPS = 8
 
 
@@ -55,15 +56,27 @@ def strip_captions(src: Path, dst: Path) -> Path:
 
 def train_stage3(out: Path, stage2_model: Path, train_overrides: list[str] = ()) -> Path | None:
     """Stage 3 (attribute-sensitive fine-tuning + joint grounding) from the stage-2 export, when
-    ``configs/demo-stage3.yaml`` exists; returns its exported model, or None."""
+    ``configs/demo-stage3.yaml`` exists, its grounding thresholds calibrated on the corpus's dev split (as
+    ``clsp eval grounding --calibrate``); returns its exported model, or None."""
+    from clsp.model import CLSPModel
+    from clsp.model.clsp_model import store_frame_thresholds
     from clsp.train.config import TrainConfig
     from clsp.train.trainer import train
+    from eval.grounding import calibrate_thresholds
 
     if not STAGE3_CONFIG.is_file():
         print(f"      skipped: no {STAGE3_CONFIG.name}", flush=True)
         return None
     cfg = load_config(TrainConfig, STAGE3_CONFIG, list(train_overrides))
-    return train(cfg, out / "verified", out / "stage3", init=stage2_model)
+    model_dir = train(cfg, out / "verified", out / "stage3", init=stage2_model)
+    dev = split_manifest_path(out / "data", "dev")
+    if cfg.grounding.weight > 0 and dev.is_file():
+        thresholds = calibrate_thresholds(CLSPModel.from_pretrained(model_dir), list(read_cuts(dev)), progress=False)
+        store_frame_thresholds(model_dir, thresholds)
+        print("      grounding thresholds (best frame F1 on the dev split): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items() if k.split("=")[0] in SHOWN_ATTRIBUTES),
+              flush=True)
+    return model_dir
 
 
 def heldout_by_source(data: Path) -> dict[str, list]:
@@ -84,6 +97,7 @@ def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figur
     and returns ``{"stage2": figures, "grounding": result, "heldout": {source: {"stage2", "grounding"}}}``
     (also written under ``out/eval``)."""
     from clsp.model import CLSPModel
+    from clsp.grounding import GROUNDING_TARGETS
     from eval.grounding import evaluate_grounding, grounding_markdown
     from eval.report import write_run
     from eval.style import evaluate_style
@@ -95,7 +109,7 @@ def evaluate_stage3(out: Path, stage2_model: Path, model, test_cuts: list, figur
             return None
         result = evaluate_grounding(model, cuts, progress=False)
         write_run(out / "eval", name, result, grounding_markdown(result, f"Style grounding, {name}"))
-        for key in ("speaking_rate=fast", "speaking_rate=slow", "loudness=loud", "loudness=soft"):
+        for key in (t.key for t in GROUNDING_TARGETS if t.attribute in SHOWN_ATTRIBUTES):
             f1 = result["targets"][key]["f1"]
             print(f"      {name} {key:20s} frame F1 " + (f"{f1:.3f}" if f1 is not None else "-"))
         return result

@@ -1,16 +1,17 @@
 """Learning: stage 3 with joint grounding (``configs/demo-stage3.yaml``) after the demo's stage 1 and stage 2,
 on the demo corpus (its own captions), evaluated on the test split's unseen voices:
 
-- frame-level F1 >= 0.55 for "a loud voice" (above the 0.46 of calling every frame loud); "speaking slowly",
-  "a soft voice" and "speaking fast" are printed, not asserted. Seed 0 on the corpus with the en-gb fix (espeak-ng's
-  en-gb+<variant> voices speak as themselves): loud 0.65, slow 0.57, soft 0.24, fast 0.11 (before the fix: 0.74,
-  0.73, 0.75, 0.27) -- grounding regressed on the corrected corpus and is below what issue 10 asks for (stated
-  in the README); ``clsp ground`` gives spans in seconds and one score per frame;
+- grounding thresholds calibrated on the dev split (``calibrate_thresholds``), then frame-level F1 on test >= 0.65
+  for "a loud voice" and "a soft voice" (calling every frame loud gives 0.52, soft 0.45); "speaking slowly" and
+  "speaking fast" are printed, not asserted (calling every frame slow already gives 0.69). Seed 0, corpus with
+  the en-gb fix, configs/demo-stage3.yaml with 31 frames of context and b = -2: loud 0.765, soft 0.777, slow
+  0.753, fast 0.352 (the earlier head, 5 frames and b = -10 at threshold 0.5: 0.65, 0.24, 0.57, 0.11);
+  ``clsp ground`` gives spans in seconds and one score per frame;
 - where the rate goes from slow to fast (or back) between two segments, the error of the found change point
   is printed (the multi-source test split holds too few such clips, with their labels kept, to assert on);
 - stage 3's clip-level figures are printed next to stage 2's, and stage 3 does not lose more than 0.08 on the
   mean zero-shot accuracy (measured before the en-gb fix: it gained, 0.787 -> 0.850; after it: it loses,
-  0.831 -> 0.789, gender 0.83 -> 0.73).
+  0.831 -> 0.789 with the earlier grounding head, 0.831 -> 0.795 with this one).
 
 Stages 1 and 2 are shared with tests/test_learning.py (``demo_stages`` in conftest.py), stage 3 is trained
 here (all three about 6 minutes alone on 2 cores, 2-3 times that beside another CPU-heavy job); the test's own time limit is far above that, so a loaded machine makes it slow, never red.
@@ -28,10 +29,11 @@ from clsp.config import load_config
 from clsp.data import read_cuts, split_manifest_path
 from clsp.grounding import GROUNDING_TARGETS, ground
 from clsp.model import CLSPModel
+from clsp.model.clsp_model import store_frame_thresholds
 from recipes.report import ZERO_SHOT_PROBES
 from clsp.train.config import TrainConfig
 from clsp.train.trainer import train
-from eval.grounding import evaluate_grounding
+from eval.grounding import calibrate_thresholds, evaluate_grounding
 from eval.style import evaluate_style
 
 pytestmark = [pytest.mark.slow, pytest.mark.learning]
@@ -48,6 +50,10 @@ def trained(demo_stages, tmp_path_factory):
     cfg = load_config(TrainConfig, REPO / "configs" / "demo-stage3.yaml")
     models = {**stages, 3: train(cfg, corpus, tmp_path_factory.mktemp("stage3") / "s3", init=stages[2],
                                  progress=False)}
+    # grounding thresholds picked on the dev split (its voices are neither trained on nor tested on)
+    dev_cuts = list(read_cuts(split_manifest_path(corpus, "dev")))
+    store_frame_thresholds(models[3], calibrate_thresholds(CLSPModel.from_pretrained(models[3]), dev_cuts,
+                                                           progress=False))
     print(json.dumps({"train_seconds": {**seconds, 3: round(time.monotonic() - t0, 1)}}))
     return corpus, models
 
@@ -82,7 +88,7 @@ def test_grounding_on_unseen_voices(trained, tmp_path, capsys):
         print(json.dumps({"frame_f1": f1, "segment_error": {a: r["error"] for a, r in result["attributes"].items()},
                           "rate_change_clips": len(changes), "boundary_errors_s": [round(e, 2) for e in errors]},
                          indent=1))
-    assert f1["loudness=loud"] >= 0.55, f1
+    assert f1["loudness=loud"] >= 0.65 and f1["loudness=soft"] >= 0.65, f1
     # the command itself on a test clip: spans in seconds and a score per frame
     cut = test_cuts[0]
     assert main(["ground", "--model", str(models[3]), "--audio", cut.recording.sources[0].source, "--text",
