@@ -89,6 +89,21 @@ def test_a_corpus_too_small_for_one_batch_stops_with_a_clear_error(small_corpus,
         train(cfg, small_corpus, tmp_path / "run", progress=False)
 
 
+def test_a_corpus_whose_audio_is_all_gone_stops_with_a_clear_error(small_corpus, tmp_path):
+    # every batch left out (no readable audio): without the guard the run would skip batches forever
+    from lhotse.utils import fastcopy
+
+    def gone(i, cut):
+        src = fastcopy(cut.recording.sources[0], source=str(tmp_path / "gone" / f"{cut.id}.wav"))
+        return fastcopy(cut, recording=fastcopy(cut.recording, sources=[src]))
+
+    _copy_train_split(small_corpus, tmp_path / "data", gone)
+    with pytest.raises(ClspError, match=r"cuts_train\.jsonl\.gz: a whole epoch of \d+ batches gave no training step"
+                                        r".*audio: file not found \d+"):
+        train(tiny_train_config("demo-stage1.yaml", "max_steps=2"), tmp_path / "data", tmp_path / "run",
+              progress=False)
+
+
 def _copy_train_split(small_corpus, out, edit=None):
     """``out/cuts_train.jsonl.gz``: the corpus' train split, each cut passed through ``edit(i, cut)`` (None: left out)."""
     cuts = [edit(i, c) if edit else c for i, c in enumerate(read_cuts(split_manifest_path(small_corpus, "train")))]

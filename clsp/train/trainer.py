@@ -220,6 +220,12 @@ class Trainer:
                 self.batch_in_epoch += 1
                 return batch
             except StopIteration:
+                if self.whole_epoch and self.batch_in_epoch > 0 and self.epoch_steps == 0:
+                    # every batch of a whole epoch skipped (all audio unreadable, no usable captions): it
+                    # would loop forever
+                    reasons = ", ".join(f"{k} {v}" for k, v in self.skipped.most_common(4))
+                    raise ClspError(f"{self.train_manifest}: a whole epoch of {self.batch_in_epoch} batches gave no "
+                                    f"training step: every batch was left out (counts so far: {reasons})") from None
                 if self.batch_in_epoch == 0:  # a whole epoch without one batch: it would loop forever
                     d = self.cfg.data
                     raise ClspError(
@@ -227,6 +233,7 @@ class Trainer:
                         f"clips do not fill one batch of data.max_duration={d.max_duration} s in any of "
                         f"data.num_buckets={d.num_buckets} buckets; lower them or use more data") from None
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                self.whole_epoch, self.epoch_steps = True, 0
                 self.scheduler.step_epoch(self.epoch)  # Eden's epoch factor (optim.lr_epochs)
                 self._iter = self._loader()
 
@@ -353,6 +360,8 @@ class Trainer:
 
             writer = SummaryWriter(str(self.out / "tensorboard"))
         self._iter = self._loader()
+        # steps taken in this epoch, and whether this process saw it from its first batch (not resumed mid-way)
+        self.whole_epoch, self.epoch_steps = self.batch_in_epoch == 0, 0
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"stage {cfg.stage}", unit="step",
                    disable=not (self.progress and self.rank == 0))
         window = {"clips": 0, "audio": 0.0, "t": time.time(), "loss": [], "parts": {}}
@@ -360,6 +369,7 @@ class Trainer:
             result = self.train_step(self._next_batch())
             if result is None:
                 continue
+            self.epoch_steps += 1
             window["clips"] += result["clips"]
             window["audio"] += result["audio_seconds"]
             window["loss"].append(result["loss"])
