@@ -115,6 +115,8 @@ class Trainer:
         self.tasks = TaskSampler.from_config(cfg.tasks) if cfg.stage == 2 else None
         self._setup_data(Path(data_dir))
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        # batches of this epoch train_step left out, and whether this process saw the epoch from its first batch
+        self.whole_epoch, self.epoch_skipped = True, 0
         self.average = ({k: v.detach().clone().double() if v.is_floating_point() else v.clone()
                          for k, v in self.model.state_dict().items()} if cfg.average_period else None)
         self.skipped: Counter = Counter()
@@ -203,6 +205,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.whole_epoch = self.batch_in_epoch == 0
         ckpt.set_whiten_probs(self.model, state["whiten"])
         ckpt.set_rng_state(state["rng"][self.rank])
         self.average = state["average"]
@@ -220,7 +223,7 @@ class Trainer:
                 self.batch_in_epoch += 1
                 return batch
             except StopIteration:
-                if self.whole_epoch and self.batch_in_epoch > 0 and self.epoch_steps == 0:
+                if self.whole_epoch and 0 < self.batch_in_epoch == self.epoch_skipped:
                     # every batch of a whole epoch skipped (all audio unreadable, no usable captions): it
                     # would loop forever
                     reasons = ", ".join(f"{k} {v}" for k, v in self.skipped.most_common(4))
@@ -233,7 +236,7 @@ class Trainer:
                         f"clips do not fill one batch of data.max_duration={d.max_duration} s in any of "
                         f"data.num_buckets={d.num_buckets} buckets; lower them or use more data") from None
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-                self.whole_epoch, self.epoch_steps = True, 0
+                self.whole_epoch, self.epoch_skipped = True, 0
                 self.scheduler.step_epoch(self.epoch)  # Eden's epoch factor (optim.lr_epochs)
                 self._iter = self._loader()
 
@@ -342,6 +345,7 @@ class Trainer:
         set_batch_count(self.model, self.step + (100000 if self.cfg.large_batch_count else 0))
         result = self._loss_step(batch)
         if result is None:
+            self.epoch_skipped += 1
             return None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -360,8 +364,6 @@ class Trainer:
 
             writer = SummaryWriter(str(self.out / "tensorboard"))
         self._iter = self._loader()
-        # steps taken in this epoch, and whether this process saw it from its first batch (not resumed mid-way)
-        self.whole_epoch, self.epoch_steps = self.batch_in_epoch == 0, 0
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc=f"stage {cfg.stage}", unit="step",
                    disable=not (self.progress and self.rank == 0))
         window = {"clips": 0, "audio": 0.0, "t": time.time(), "loss": [], "parts": {}}
@@ -369,7 +371,6 @@ class Trainer:
             result = self.train_step(self._next_batch())
             if result is None:
                 continue
-            self.epoch_steps += 1
             window["clips"] += result["clips"]
             window["audio"] += result["audio_seconds"]
             window["loss"].append(result["loss"])
