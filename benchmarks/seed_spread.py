@@ -112,7 +112,7 @@ def main() -> None:
 
     changed = " ".join(f"stage {k}: {' '.join(v)};" for k, v in overrides.items() if v)
     print(f"corpus {args.data}; demo configs{' with ' + changed if changed else ''} "
-          f"pooling {cfg1.model.speech_pooling}, pooled norm {cfg1.model.speech_pooled_norm}")
+          f"pooled norm {cfg1.model.pooled_norm}")
     # a full batch holds about max_duration / mean clip duration clips
     cuts = read_cuts(split_manifest_path(args.data, "train")).to_eager()
     full_batch = cfg1.data.max_duration / (sum(c.duration for c in cuts) / len(cuts))
