@@ -43,6 +43,9 @@ def _segment_error(labels: np.ndarray, active: np.ndarray, scores: np.ndarray) -
 
 
 CALIBRATION_GRID = np.round(np.arange(0.02, 0.99, 0.02), 2)  # candidate thresholds of calibrate_thresholds
+# seconds of positive frames a target needs on the calibration clips to get a threshold: on fewer the best-F1
+# score is noise (the demo's dev split once had a few whisper frames: it picked the grid's floor, 0.02)
+MIN_CALIBRATION_SECONDS = 5.0
 
 
 def _labelled_scores(model, rows: Sequence, targets: Sequence[GroundingTarget], batch_size: int,
@@ -71,9 +74,11 @@ def best_f1_threshold(scores: np.ndarray, labels: np.ndarray, grid: np.ndarray =
 
 
 def calibrate_thresholds(model, cuts: Sequence, targets: Sequence[GroundingTarget] = GROUNDING_TARGETS,
-                         batch_size: int = 16, progress: bool | None = None) -> dict[str, float]:
+                         batch_size: int = 16, progress: bool | None = None,
+                         min_positive_s: float = MIN_CALIBRATION_SECONDS) -> dict[str, float]:
     """``{target key: threshold}``: per target, the score with the best frame F1 on ``cuts``' labelled frames
-    (:func:`best_f1_threshold`); targets without a positive frame there are left out (they keep 0.5)."""
+    (:func:`best_f1_threshold`); targets with under ``min_positive_s`` seconds of positive frames there are left
+    out (they keep 0.5)."""
     rows = [c for c in cuts if (c.custom or {}).get("style_segments")]
     scores, labels = [], []
     for _, s, lab in _labelled_scores(model, rows, targets, batch_size, progress):
@@ -85,6 +90,8 @@ def calibrate_thresholds(model, cuts: Sequence, targets: Sequence[GroundingTarge
     out = {}
     for p, target in enumerate(targets):
         known = labels[p] >= 0
+        if (labels[p] == 1).sum() * model.frame_shift < min_positive_s:
+            continue
         best = best_f1_threshold(scores[p][known], labels[p][known])
         if best is not None:
             out[target.key] = best

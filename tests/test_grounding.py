@@ -18,8 +18,8 @@ from clsp.grounding import (DEFAULT_THRESHOLD, GROUNDING_TARGETS, UNKNOWN, Groun
 from clsp.model import CLSPModel
 from clsp.model.clsp_model import store_frame_thresholds
 from clsp.model.config import FrameHeadConfig
-from eval.grounding import (CALIBRATION_GRID, _segment_error, best_f1_threshold, calibrate_thresholds,
-                            evaluate_grounding)
+from eval.grounding import (CALIBRATION_GRID, MIN_CALIBRATION_SECONDS, _segment_error, best_f1_threshold,
+                            calibrate_thresholds, evaluate_grounding)
 
 FAST = GroundingTarget("speaking_rate", "fast", ("speaking fast",))
 SLOW = GroundingTarget("speaking_rate", "slow", ("speaking slowly",))
@@ -207,6 +207,11 @@ def test_calibrate_stores_thresholds_the_model_then_uses(ground_model_dir, test_
                 if any(t.value == (c.custom.get("voice_quality") if t.attribute == "voice_quality" else s.get(t.attribute))
                        for c in test_cuts for s in c.custom["style_segments"])}
     assert set(picked) <= labelled and picked and all(v in CALIBRATION_GRID for v in picked.values())
+    positive_s = {t.key: sum(((frame_labels(c.custom["style_segments"], [t], 10_000, model.frame_shift,
+                                            c.custom.get("voice_quality")) == 1).sum() * model.frame_shift)
+                             for c in test_cuts) for t in GROUNDING_TARGETS}
+    assert set(picked) == {k for k, s in positive_s.items() if s >= MIN_CALIBRATION_SECONDS}
+    assert calibrate_thresholds(model, test_cuts, min_positive_s=1e6) == {}  # too few positives: keep 0.5
     # each picked threshold gives at least the F1 of 0.5 on the clips it was picked on
     at_half = evaluate_grounding(model, test_cuts, threshold=0.5)["targets"]
     model.config.frame_head.thresholds = picked
