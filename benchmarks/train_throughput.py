@@ -22,7 +22,6 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from lhotse import CutSet
 from lhotse.dataset import SimpleCutSampler
 
 from clsp.config import load_config
@@ -45,11 +44,6 @@ def epoch_stats(sampler) -> tuple[float, int, int]:
         batches += 1
         clips += len(durations)
     return (1 - real / padded if padded else float("nan")), batches, clips
-
-
-def repeated(cuts: CutSet, times: int) -> CutSet:
-    """``cuts`` ``times`` over, each copy with new ids (``<id>-r<k>``), pointing at the same audio."""
-    return CutSet.from_cuts(c.with_id(f"{c.id}-r{k}") for k in range(times) for c in cuts)
 
 
 class Stepper:
@@ -86,7 +80,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message=".*eagerly read CutSet.*")
     cfg = load_config(TrainConfig, REPO / "configs" / "demo-stage1.yaml")
     base = read_cuts(find_split_manifest(args.data, "train")).to_eager()
-    big = repeated(base, args.repeat)
+    big = base.repeat(times=args.repeat).to_eager()  # lhotse: new ids (<id>_repeat<k>), the same audio
 
     def bucketing(cuts, **over):
         data: DataConfig = replace(cfg.data, **over)
