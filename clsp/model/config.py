@@ -35,9 +35,15 @@ class ZipformerConfig:
     embed_channels: list[int] = field(default_factory=lambda: [8, 32, 128])
     # A SPEAR / icefall checkpoint whose ``encoder_embed.*`` and ``encoder.*`` weights initialise the encoder.
     init_checkpoint: str | None = None
+    # A frozen GE2E speaker encoder (clsp/model/speaker.py) whose utterance embedding is appended to every output
+    # frame: its weights, "resemblyzer" (the file the PyPI package ships) or a path; null: none. Its 256 dims
+    # add to the output; its weights are saved in the model (a trained model needs no weights file).
+    speaker_branch: str | None = None
 
     def validate(self) -> None:
         n = len(self.downsampling_factor)
+        if self.speaker_branch is not None and abs(self.frame_shift / 0.01 - round(self.frame_shift / 0.01)) > 1e-6:
+            raise ValueError(f"key 'frame_shift' must be a multiple of 0.01 s with a speaker_branch, got {self.frame_shift}")
         for name in ("num_encoder_layers", "encoder_dim", "feedforward_dim", "encoder_unmasked_dim", "num_heads",
                      "cnn_module_kernel"):
             if len(getattr(self, name)) != n:

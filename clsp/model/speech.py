@@ -23,6 +23,7 @@ from clsp.audio import SAMPLING_RATE
 from clsp.errors import ClspError
 from clsp.model.config import HFAudioConfig, SpeechEncoderConfig, ZipformerConfig
 from clsp.model.features import InputSpec
+from clsp.model.speaker import SpeakerEncoder
 
 # The zipformer package wraps its Swoosh activations in torch.compile unless this is "1" (read when a
 # module is built). Compiling costs ~25 s per shape on 2 cores and was no faster here; export
@@ -36,7 +37,8 @@ class ZipformerSpeechEncoder(nn.Module):
     Module names match the CLSP recipe (``encoder_embed``, ``encoder``) so SPEAR checkpoints load.
     """
 
-    def __init__(self, cfg: ZipformerConfig):
+    def __init__(self, cfg: ZipformerConfig, pretrained: bool = True):
+        """``pretrained``: load the speaker branch's weights file (else they come from a model's checkpoint)."""
         super().__init__()
         from zipformer.modules.subsampling import Conv2dSubsampling
         from zipformer.modules.zipformer import Zipformer
@@ -61,15 +63,29 @@ class ZipformerSpeechEncoder(nn.Module):
         self.output_dim = max(cfg.encoder_dim)
         self.output_frame_shift = 4 * cfg.frame_shift  # seconds: Conv2dSubsampling ×2, output downsampling ×2
         self.input_spec = speech_input_spec(SpeechEncoderConfig(backend="zipformer", zipformer=cfg))
+        self.speaker = None
+        if cfg.speaker_branch is not None:
+            self.speaker = SpeakerEncoder()
+            if pretrained:
+                self.speaker.load_weights(cfg.speaker_branch)
+            self.output_dim += SpeakerEncoder.output_dim
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames
-        (a quarter of the fbank frame rate: 25 Hz at the default 10 ms shift)."""
+        (a quarter of the fbank frame rate: 25 Hz at the default 10 ms shift). With the speaker branch, inputs
+        also carry its mel frames (:class:`InputSpec`) and every output frame ends with the (B, 256) utterance
+        embedding, scaled by 16 (unit RMS per dimension, as the encoder's features)."""
         from zipformer.utils import make_pad_mask
 
+        if self.speaker is not None:
+            inputs, lengths, mels, mel_lens = self.input_spec.split(inputs, lengths)
         x, x_lens = self.encoder_embed(inputs, lengths)
         y, y_lens = self.encoder(x.permute(1, 0, 2), x_lens, make_pad_mask(x_lens))
-        return y.permute(1, 0, 2), y_lens
+        y = y.permute(1, 0, 2)
+        if self.speaker is not None:
+            voice = self.speaker(mels, mel_lens) * SpeakerEncoder.output_dim ** 0.5
+            y = torch.cat([y, voice[:, None, :].expand(-1, y.shape[1], -1)], dim=-1)
+        return y, y_lens
 
 
 def set_batch_count(model: nn.Module, batch_count: float) -> None:
@@ -141,13 +157,14 @@ def speech_input_spec(cfg: SpeechEncoderConfig) -> InputSpec:
     """The inputs the encoder of ``cfg`` takes, without building it (its ``input_spec``): Zipformer's fbank frames
     (``num_mel_bins``, one every ``frame_shift`` s) or a transformers encoder's 16 kHz waveforms."""
     if cfg.backend == "zipformer":
-        return InputSpec("fbank", cfg.zipformer.num_mel_bins, cfg.zipformer.frame_shift)
+        return InputSpec("fbank", cfg.zipformer.num_mel_bins, cfg.zipformer.frame_shift,
+                         speaker=cfg.zipformer.speaker_branch is not None)
     return HFAudioEncoder.input_spec
 
 
 def build_speech_encoder(cfg: SpeechEncoderConfig, pretrained: bool = True) -> nn.Module:
     if cfg.backend == "zipformer":
-        encoder = ZipformerSpeechEncoder(cfg.zipformer)
+        encoder = ZipformerSpeechEncoder(cfg.zipformer, pretrained=pretrained)
         if pretrained and cfg.zipformer.init_checkpoint:
             from clsp.model.checkpoints import load_spear_checkpoint
 
