@@ -145,3 +145,18 @@ def test_the_embedding_cache_gives_what_the_lstm_gives_and_forgets_old_weights()
     torch.testing.assert_close(encoder._embed(x, lengths), first, rtol=1e-6, atol=1e-6)
     encoder.load_state_dict({k: torch.zeros_like(v) for k, v in encoder.state_dict().items()})
     assert not torch.allclose(encoder(x, lengths), first)  # new weights: nothing stale from the cache
+
+
+def test_a_smaller_speaker_dim_is_a_trained_projection():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(SPEAKER_ZIPFORMER, speaker_dim=16)
+    model = CLSPModel(ModelConfig(speech=SpeechEncoderConfig(zipformer=cfg)))
+    assert model.speech_encoder.output_dim == max(cfg.encoder_dim) + 16
+    optimizer, _ = build_optimizer(model, OptimConfig())
+    in_optimizer = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    assert {id(p) for p in model.speech_encoder.speaker_proj.parameters()} <= in_optimizer
+    inputs, lengths = model.speech_inputs([np.zeros(16000, np.float32) + 0.01])
+    frames, _ = model.speech_encoder(inputs, lengths)
+    assert frames.shape[-1] == model.speech_encoder.output_dim
+    with pytest.raises(ValueError, match="speaker_dim"):
+        dataclasses.replace(cfg, speaker_dim=0).validate()

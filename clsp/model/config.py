@@ -39,11 +39,14 @@ class ZipformerConfig:
     # frame: its weights, "resemblyzer" (the file the PyPI package ships) or a path; null: none. Its 256 dims
     # add to the output; its weights are saved in the model (a trained model needs no weights file).
     speaker_branch: str | None = None
+    speaker_dim: int = 256  # a trained Linear(256, speaker_dim) maps its vector first when < 256
 
     def validate(self) -> None:
         n = len(self.downsampling_factor)
         if self.speaker_branch is not None and abs(self.frame_shift / 0.01 - round(self.frame_shift / 0.01)) > 1e-6:
             raise ValueError(f"key 'frame_shift' must be a multiple of 0.01 s with a speaker_branch, got {self.frame_shift}")
+        if not 1 <= self.speaker_dim <= 256:
+            raise ValueError(f"key 'speaker_dim' must be in [1, 256], got {self.speaker_dim}")
         for name in ("num_encoder_layers", "encoder_dim", "feedforward_dim", "encoder_unmasked_dim", "num_heads",
                      "cnn_module_kernel"):
             if len(getattr(self, name)) != n:

@@ -68,7 +68,9 @@ class ZipformerSpeechEncoder(nn.Module):
             self.speaker = SpeakerEncoder()
             if pretrained:
                 self.speaker.load_weights(cfg.speaker_branch)
-            self.output_dim += SpeakerEncoder.output_dim
+            self.speaker_proj = (nn.Linear(SpeakerEncoder.output_dim, cfg.speaker_dim)
+                                 if cfg.speaker_dim < SpeakerEncoder.output_dim else None)
+            self.output_dim += cfg.speaker_dim
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames
@@ -84,6 +86,8 @@ class ZipformerSpeechEncoder(nn.Module):
         y = y.permute(1, 0, 2)
         if self.speaker is not None:
             voice = self.speaker(mels, mel_lens) * SpeakerEncoder.output_dim ** 0.5
+            if self.speaker_proj is not None:
+                voice = self.speaker_proj(voice)
             y = torch.cat([y, voice[:, None, :].expand(-1, y.shape[1], -1)], dim=-1)
         return y, y_lens
 
