@@ -44,7 +44,7 @@ def _segment_error(labels: np.ndarray, active: np.ndarray, scores: np.ndarray) -
 
 CALIBRATION_GRID = np.round(np.arange(0.02, 0.99, 0.02), 2)  # candidate thresholds of calibrate_thresholds
 # seconds of positive frames a target needs on the calibration clips to get a threshold: on fewer the best-F1
-# score is noise (the demo's dev split once had a few whisper frames: it picked the grid's floor, 0.02)
+# score is noise
 MIN_CALIBRATION_SECONDS = 5.0
 
 
@@ -63,13 +63,16 @@ def _labelled_scores(model, rows: Sequence, targets: Sequence[GroundingTarget], 
 
 def best_f1_threshold(scores: np.ndarray, labels: np.ndarray, grid: np.ndarray = CALIBRATION_GRID) -> float | None:
     """The threshold of ``grid`` with the highest frame F1 of ``scores > threshold`` against ``labels``
-    (1-D, {0, 1}; ties: the lowest); None without a positive frame."""
+    (1-D, {0, 1}; ties: the lowest); None without a positive frame, or when no threshold of the grid finds one
+    (F1 0 everywhere: the lowest would win the tie, a threshold picked by nothing)."""
     positive = labels == 1
     if not positive.any():
         return None
     pred = scores[None, :] > grid[:, None]  # (G, N)
     tp = (pred & positive).sum(axis=1)
     f1 = 2 * tp / (pred.sum(axis=1) + positive.sum())
+    if not f1.max() > 0:
+        return None
     return float(grid[int(np.argmax(f1))])
 
 

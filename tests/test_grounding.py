@@ -183,6 +183,8 @@ def test_best_f1_threshold_by_hand():
     assert best_f1_threshold(scores, labels, np.array([0.2, 0.3, 0.32, 0.5])) == 0.3
     assert best_f1_threshold(scores, labels, np.array([0.5, 0.9])) == 0.5  # F1 0.8 vs 0
     assert best_f1_threshold(scores, np.zeros(6), np.array([0.5])) is None
+    # no threshold of the grid finds a positive (F1 0 everywhere): no pick, not the grid's lowest
+    assert best_f1_threshold(np.array([0.01, 0.9, 0.8]), np.array([1, 0, 0]), np.array([0.02, 0.5])) is None
 
 
 def test_phrase_threshold_uses_the_owning_targets_calibration(ground_model_dir, test_cuts):
