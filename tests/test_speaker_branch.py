@@ -160,3 +160,51 @@ def test_a_smaller_speaker_dim_is_a_trained_projection():
     assert frames.shape[-1] == model.speech_encoder.output_dim
     with pytest.raises(ValueError, match="speaker_dim"):
         dataclasses.replace(cfg, speaker_dim=0).validate()
+
+
+def test_adding_the_branch_to_a_trained_model_keeps_its_outputs(tmp_path):
+    from clsp.model.config import FrameHeadConfig
+
+    torch.manual_seed(0)
+    model = CLSPModel(ModelConfig(speech=SpeechEncoderConfig(zipformer=dataclasses.replace(TINY_ZIPFORMER,
+                                                                                           frame_shift=0.02)),
+                                  pooled_norm="batch", frame_head=FrameHeadConfig())).eval()
+    rng = np.random.default_rng(3)
+    waves = [(0.05 * rng.standard_normal(n)).astype(np.float32) for n in (16000, 30000)]
+    before = model.encode_audio([(w, 16000) for w in waves], batch_size=1)
+    inputs, lengths = model.speech_inputs(waves)
+    frames_before = model.forward_speech(inputs, lengths, return_frames=True)[1]
+    d = model.speech_encoder.output_dim
+    model.add_speaker_branch("resemblyzer")
+    assert model.speech_encoder.output_dim == d + 256 and model.config.speech.zipformer.speaker_branch == "resemblyzer"
+    after = model.encode_audio([(w, 16000) for w in waves], batch_size=1)
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)  # zero-initialised new inputs
+    inputs, lengths = model.speech_inputs(waves)
+    assert inputs.shape[-1] == TINY_ZIPFORMER.num_mel_bins + 2 * 40  # + two 10 ms GE2E frames per 20 ms row
+    torch.testing.assert_close(model.forward_speech(inputs, lengths, return_frames=True)[1], frames_before,
+                               atol=1e-5, rtol=1e-5)
+    model.save_pretrained(tmp_path / "m")  # the export records it and loads as a model built with it
+    loaded = CLSPModel.from_pretrained(tmp_path / "m")
+    torch.testing.assert_close(loaded.encode_audio([(w, 16000) for w in waves], batch_size=1), after, atol=1e-5,
+                               rtol=1e-5)
+    with pytest.raises(ClspError, match="already has"):
+        model.add_speaker_branch("resemblyzer")
+
+
+def test_stage2_adds_the_branch_to_its_init_model_and_trains_around_it(small_corpus, tmp_path):
+    from annotate.testing import params, tiny_train_config
+    from clsp.train.trainer import train
+
+    stage1 = train(tiny_train_config("demo-stage1.yaml", "max_steps=2"), small_corpus, tmp_path / "s1", progress=False)
+    stage2 = train(tiny_train_config("demo-stage2.yaml", "max_steps=2", "add_speaker_branch=resemblyzer"),
+                   small_corpus, tmp_path / "s2", init=stage1, progress=False)
+    loaded = CLSPModel.from_pretrained(stage2)
+    assert loaded.config.speech.zipformer.speaker_branch == "resemblyzer"
+    reference = SpeakerEncoder()
+    reference.load_weights("resemblyzer")
+    for k, v in reference.state_dict().items():  # frozen through training
+        assert torch.equal(loaded.speech_encoder.speaker.state_dict()[k], v), k
+    before, after = params(stage1), loaded.state_dict()
+    assert not torch.equal(before["speech_encoder.encoder_embed.conv.0.weight"],
+                           after["speech_encoder.encoder_embed.conv.0.weight"])  # the rest trained
+    assert after["audio_projection.0.weight"].shape[1] == before["audio_projection.0.weight"].shape[1] + 256

@@ -51,6 +51,19 @@ def _projection(in_dim: int, dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
 
+def _widened(layer: nn.Linear | nn.Conv1d, in_dim: int) -> nn.Linear | nn.Conv1d:
+    """A copy of ``layer`` taking ``in_dim`` inputs: the old weights on the first inputs, zeros on the new ones."""
+    if isinstance(layer, nn.Linear):
+        new = nn.Linear(in_dim, layer.out_features)
+    else:
+        new = nn.Conv1d(in_dim, layer.out_channels, layer.kernel_size, padding=layer.padding)
+    new = new.to(layer.weight.device)
+    new.weight.zero_()
+    new.weight[:, : layer.weight.shape[1]] = layer.weight
+    new.bias.copy_(layer.bias)
+    return new
+
+
 class CLSPModel(nn.Module):
     def __init__(self, config: ModelConfig, pretrained: bool = True):
         """``pretrained=False`` builds every part from configs only (weights come from a checkpoint)."""
@@ -77,6 +90,27 @@ class CLSPModel(nn.Module):
         """Give a model without one a new (untrained) frame head; recorded in its config (and export)."""
         self.config.frame_head = cfg
         self.frame_head = FrameHead(self.speech_encoder.output_dim, self.config.joint_dim, cfg).to(self.device)
+
+    @torch.no_grad()
+    def add_speaker_branch(self, weights: str, dim: int = 256) -> None:
+        """Give a trained model without one the frozen speaker branch (:mod:`clsp.model.speaker`), so that it
+        starts computing what it computed before: what reads the encoder's frames (the pooled norm, the
+        projection's first layer, the frame head's convolution) gets ``dim`` new input columns, zero-initialised
+        weights (and the norm's running mean 0 and variance 1). Recorded in the config (and export)."""
+        if self.config.speech.backend != "zipformer":
+            raise ClspError("the speaker branch needs the zipformer speech backend")
+        old_dim = self.speech_encoder.output_dim
+        self.speech_encoder.add_speaker_branch(weights, dim)
+        new_dim = self.speech_encoder.output_dim
+        if isinstance(self.audio_norm, nn.BatchNorm1d):
+            norm = pooled_norm(new_dim, self.config.pooled_norm).to(self.device)
+            norm.running_mean[:old_dim] = self.audio_norm.running_mean
+            norm.running_var[:old_dim] = self.audio_norm.running_var
+            norm.num_batches_tracked.copy_(self.audio_norm.num_batches_tracked)
+            self.audio_norm = norm
+        self.audio_projection[0] = _widened(self.audio_projection[0], new_dim)
+        if self.frame_head is not None:
+            self.frame_head.conv = _widened(self.frame_head.conv, new_dim)
 
     @property
     def frame_shift(self) -> float:

@@ -63,14 +63,34 @@ class ZipformerSpeechEncoder(nn.Module):
         self.output_dim = max(cfg.encoder_dim)
         self.output_frame_shift = 4 * cfg.frame_shift  # seconds: Conv2dSubsampling ×2, output downsampling ×2
         self.input_spec = speech_input_spec(SpeechEncoderConfig(backend="zipformer", zipformer=cfg))
+        self.cfg = cfg
         self.speaker = None
         if cfg.speaker_branch is not None:
-            self.speaker = SpeakerEncoder()
-            if pretrained:
-                self.speaker.load_weights(cfg.speaker_branch)
-            self.speaker_proj = (nn.Linear(SpeakerEncoder.output_dim, cfg.speaker_dim)
-                                 if cfg.speaker_dim < SpeakerEncoder.output_dim else None)
-            self.output_dim += cfg.speaker_dim
+            self._build_speaker(load=pretrained)
+
+    def _build_speaker(self, load: bool) -> None:
+        cfg = self.cfg
+        self.speaker = SpeakerEncoder()
+        if load:
+            self.speaker.load_weights(cfg.speaker_branch)
+        self.speaker_proj = (nn.Linear(SpeakerEncoder.output_dim, cfg.speaker_dim)
+                             if cfg.speaker_dim < SpeakerEncoder.output_dim else None)
+        self.output_dim = max(cfg.encoder_dim) + cfg.speaker_dim
+        self.input_spec = speech_input_spec(SpeechEncoderConfig(backend="zipformer", zipformer=cfg))
+
+    def add_speaker_branch(self, weights: str, dim: int = SpeakerEncoder.output_dim) -> None:
+        """Give an encoder without one the speaker branch (its weights loaded; ``cfg.speaker_branch`` and
+        ``speaker_dim`` set, so the model's config records it): output_dim grows by ``dim``, the caller widens
+        what reads the frames (:meth:`clsp.model.CLSPModel.add_speaker_branch`)."""
+        if self.speaker is not None:
+            raise ClspError("the speech encoder already has a speaker branch")
+        self.cfg.speaker_branch, self.cfg.speaker_dim = weights, dim
+        self.cfg.validate()
+        device = next(self.parameters()).device
+        self._build_speaker(load=True)
+        self.speaker.to(device)
+        if self.speaker_proj is not None:
+            self.speaker_proj.to(device)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames

@@ -64,6 +64,10 @@ class TrainConfig:
     large_batch_count: bool = False
     bf16: bool = True  # autocast on CUDA (ignored on CPU)
     threads: int = 0  # torch CPU threads; 0 = torch's default
+    # stage 2/3 from a model without the frozen speaker branch: add it ("resemblyzer" or a weights path) with
+    # zero-initialised new head inputs (CLSPModel.add_speaker_branch), so training starts from the init model's
+    # outputs; a model that has one keeps it
+    add_speaker_branch: str | None = None
 
     def validate(self) -> None:
         if self.max_steps < 1:

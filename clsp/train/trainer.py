@@ -101,6 +101,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # same initial weights on every rank
         self.model = self._setup_model(init)
+        if cfg.add_speaker_branch and getattr(self.model.speech_encoder, "speaker", None) is None:
+            self.model.add_speaker_branch(cfg.add_speaker_branch)
         if cfg.grounding.weight > 0 and self.model.frame_head is None:
             self.model.add_frame_head(cfg.grounding.head)
         self.optimizer, self.scheduler = build_optimizer(self.model, cfg.optim)
