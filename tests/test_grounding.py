@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from clsp.audio import load_audio
 from clsp.cli import main
 from clsp.errors import ClspError
 from clsp.grounding import (DEFAULT_THRESHOLD, GROUNDING_TARGETS, UNKNOWN, GroundingTarget, frame_labels, ground,
@@ -136,6 +137,41 @@ def test_clsp_ground_cli_json_and_plot(ground_model_dir, test_cuts, tmp_path, ca
     for phrase in out["results"][0]["phrases"]:
         assert all(0 <= s <= 1 for s in phrase["scores"])
         assert all(0 <= a < b <= out["results"][0]["duration"] + 1e-6 for a, b in phrase["spans"])
+
+
+def test_stack_frames_puts_consecutive_frames_side_by_side():
+    from clsp.model.speech import stack_frames
+
+    x = torch.arange(2 * 7 * 3, dtype=torch.float32).reshape(2, 7, 3)
+    out = stack_frames(x, 2, 3)  # 7 frames -> 6 kept, 3 rows of 2
+    assert out.shape == (2, 3, 6) and torch.equal(out[1, 2], torch.cat([x[1, 4], x[1, 5]]))
+    padded = stack_frames(x, 4, 2)  # 7 frames -> padded to 8
+    assert torch.equal(padded[0, 1], torch.cat([x[0, 4], x[0, 5], x[0, 6], torch.zeros(3)]))
+
+
+@pytest.mark.parametrize("local", ["fbank", "embed"])
+def test_frame_head_local_input_reads_what_lies_under_each_frame(local, model_dir, test_cuts, tmp_path):
+    model = CLSPModel.from_pretrained(model_dir).eval()
+    torch.manual_seed(0)
+    model.add_frame_head(FrameHeadConfig(local_input=local, local_dim=8))
+    path = test_cuts[0].recording.sources[0].source
+    inputs, lengths = model.speech_inputs([load_audio(path)])
+    frames, frame_lens, under = model.speech_encoder(inputs, lengths, local=local)
+    assert under.shape == (1, frames.shape[1], model.speech_encoder.local_dim(local))
+    if local == "fbank":  # output frame t holds fbank frames 4t .. 4t+3
+        assert torch.equal(under[0, 3], inputs[0, 12:16].reshape(-1))
+    with torch.no_grad():
+        before = model.encode_frames([path])[0]
+        model.frame_head.local_conv.weight.mul_(3)  # the local branch changes the frames' vectors
+        assert not torch.allclose(model.encode_frames([path])[0], before, atol=1e-4)
+    saved = CLSPModel.from_pretrained(model.save_pretrained(tmp_path / "m"))
+    assert saved.config.frame_head.local_input == local
+    assert torch.allclose(saved.encode_frames([path])[0], model.encode_frames([path])[0], atol=1e-5)
+
+
+def test_frame_head_local_input_is_checked():
+    with pytest.raises(ValueError, match="local_input"):
+        FrameHeadConfig(local_input="mfcc").validate()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -83,13 +83,20 @@ class CLSPModel(nn.Module):
             self.logit_bias = nn.Parameter(torch.tensor(float(config.logit_bias_init)))
         else:
             self.logit_bias = None
-        self.frame_head = (FrameHead(self.speech_encoder.output_dim, j, config.frame_head)
-                           if config.frame_head is not None else None)
+        self.frame_head = self._frame_head(config.frame_head) if config.frame_head is not None else None
+
+    def _frame_head(self, cfg: FrameHeadConfig) -> FrameHead:
+        local_dim = 0
+        if cfg.local_input is not None:
+            if self.config.speech.backend != "zipformer":
+                raise ClspError(f"frame_head.local_input {cfg.local_input!r} needs the zipformer speech backend")
+            local_dim = self.speech_encoder.local_dim(cfg.local_input)
+        return FrameHead(self.speech_encoder.output_dim, self.config.joint_dim, cfg, local_dim)
 
     def add_frame_head(self, cfg: FrameHeadConfig) -> None:
         """Give a model without one a new (untrained) frame head; recorded in its config (and export)."""
         self.config.frame_head = cfg
-        self.frame_head = FrameHead(self.speech_encoder.output_dim, self.config.joint_dim, cfg).to(self.device)
+        self.frame_head = self._frame_head(cfg).to(self.device)
 
     @torch.no_grad()
     def add_speaker_branch(self, weights: str, dim: int = 256) -> None:
@@ -121,10 +128,11 @@ class CLSPModel(nn.Module):
     def forward_speech(self, inputs: torch.Tensor, lengths: torch.Tensor, return_frames: bool = False):
         """inputs (B, T, F) fbank or (B, S) waveforms with lengths (B,) → (B, J) unit vectors; with
         ``return_frames`` also the frame head's (B, T', J) unit vectors and their lengths (B,)."""
-        frames, frame_lens = self.speech_encoder(inputs, lengths)
+        local = self.config.frame_head.local_input if return_frames else None
+        frames, frame_lens, *under = self.speech_encoder(inputs, lengths, **({"local": local} if local else {}))
         clip = self.speech_head(masked_mean(frames, frame_lens))
         if return_frames:
-            return clip, self.frame_head(frames), frame_lens
+            return clip, self.frame_head(frames, *under), frame_lens
         return clip
 
     def pool_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

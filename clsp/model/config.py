@@ -96,12 +96,20 @@ class TextEncoderConfig:
     trust_remote_code: bool = False
 
 
+LOCAL_INPUTS = (None, "fbank", "embed")  # FrameHeadConfig.local_input
+
+
 @dataclass
 class FrameHeadConfig:
     """The frame head (time-aligned style grounding): dense speech frames → the joint space, and the
     temperature and bias of FineLAP's frame-level sigmoid, sigmoid(<phrase, frame> / tau + b)."""
 
     kernel_size: int = 5  # temporal context of its first layer, in encoder output frames (odd; 1 = per frame)
+    # what the head reads besides the encoder's output frames (zipformer backend): "fbank", the log-mel frames
+    # under each output frame (local detail the encoder's attention averages over the clip), or "embed", the
+    # Zipformer's convolutional front end (frames before any attention); None: the output frames only
+    local_input: str | None = None
+    local_dim: int = 64  # the local input's per-frame projection (Linear + ReLU) before the head's convolution
     tau_init: float = 0.1  # FineLAP's temperature
     bias_init: float = -10.0  # FineLAP's bias
     learnable: bool = True  # tau and b trained (FineLAP); False keeps them fixed at their init
@@ -119,6 +127,10 @@ class FrameHeadConfig:
     def validate(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"key 'kernel_size' must be an odd number >= 1, got {self.kernel_size}")
+        if self.local_input not in LOCAL_INPUTS:
+            raise ValueError(f"key 'local_input' must be one of {LOCAL_INPUTS}, got {self.local_input!r}")
+        if self.local_dim < 1:
+            raise ValueError(f"key 'local_dim' must be >= 1, got {self.local_dim}")
         if not 0 < self.tau_init <= 1:
             raise ValueError(f"key 'tau_init' must be in (0, 1], got {self.tau_init}")
         if not -10 <= self.bias_init <= 10:  # ScaledAdam clamps scalar parameters to [-10, 10]

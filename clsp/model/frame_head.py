@@ -29,15 +29,25 @@ class FrameCalibration(nn.Module):
 
 
 class FrameHead(nn.Module):
-    def __init__(self, in_dim: int, joint_dim: int, cfg: FrameHeadConfig):
+    """``local_dim`` > 0 adds a second input, per frame (:attr:`FrameHeadConfig.local_input`): Linear(local_dim,
+    cfg.local_dim)–ReLU, then its own Conv1d over the same ``kernel_size`` frames, summed into the first layer."""
+
+    def __init__(self, in_dim: int, joint_dim: int, cfg: FrameHeadConfig, local_dim: int = 0):
         super().__init__()
         self.conv = nn.Conv1d(in_dim, joint_dim, cfg.kernel_size, padding=cfg.kernel_size // 2)
         self.out = nn.Linear(joint_dim, joint_dim)
         self.calibration = FrameCalibration(cfg)
+        self.local = None
+        if local_dim:
+            self.local = nn.Sequential(nn.Linear(local_dim, cfg.local_dim), nn.ReLU())
+            self.local_conv = nn.Conv1d(cfg.local_dim, joint_dim, cfg.kernel_size, padding=cfg.kernel_size // 2)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames (B, T, D_enc) → (B, T, J) unit vectors."""
-        x = F.relu(self.conv(frames.transpose(1, 2))).transpose(1, 2)
+    def forward(self, frames: torch.Tensor, local: torch.Tensor | None = None) -> torch.Tensor:
+        """frames (B, T, D_enc) [and local (B, T, local_dim)] → (B, T, J) unit vectors."""
+        x = self.conv(frames.transpose(1, 2))
+        if self.local is not None:
+            x = x + self.local_conv(self.local(local).transpose(1, 2))
+        x = F.relu(x).transpose(1, 2)
         return F.normalize(self.out(x), dim=-1)
 
     def scores(self, frame_features: torch.Tensor, phrase_features: torch.Tensor) -> torch.Tensor:

@@ -92,11 +92,18 @@ class ZipformerSpeechEncoder(nn.Module):
         if self.speaker_proj is not None:
             self.speaker_proj.to(device)
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def local_dim(self, local: str) -> int:
+        """Per-output-frame size of :meth:`forward`'s ``local`` features: 4 fbank frames, or 2 front-end frames."""
+        return {"fbank": 4 * self.cfg.num_mel_bins, "embed": 2 * self.cfg.encoder_dim[0]}[local]
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor, local: str | None = None):
         """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames
         (a quarter of the fbank frame rate: 25 Hz at the default 10 ms shift). With the speaker branch, inputs
         also carry its mel frames (:class:`InputSpec`) and every output frame ends with the (B, 256) utterance
-        embedding, scaled by 16 (unit RMS per dimension, as the encoder's features)."""
+        embedding, scaled by 16 (unit RMS per dimension, as the encoder's features).
+
+        ``local`` ("fbank" or "embed") also returns, as a third item, what lies under each output frame before
+        any attention: (B, T', 4F) fbank frames or (B, T', 2 D_0) front-end frames (:meth:`local_dim`)."""
         from zipformer.utils import make_pad_mask
 
         if self.speaker is not None:
@@ -109,7 +116,19 @@ class ZipformerSpeechEncoder(nn.Module):
             if self.speaker_proj is not None:
                 voice = self.speaker_proj(voice)
             y = torch.cat([y, voice[:, None, :].expand(-1, y.shape[1], -1)], dim=-1)
-        return y, y_lens
+        if local is None:
+            return y, y_lens
+        under = {"fbank": (inputs, 4), "embed": (x, 2)}[local]
+        return y, y_lens, stack_frames(*under, y.shape[1])
+
+
+def stack_frames(x: torch.Tensor, factor: int, frames: int) -> torch.Tensor:
+    """(B, T, D) → (B, frames, factor·D): consecutive groups of ``factor`` frames side by side, the time axis cut
+    or padded (zeros) to ``factor · frames`` first."""
+    b, t, d = x.shape
+    need = factor * frames
+    x = x[:, :need] if t >= need else torch.nn.functional.pad(x, (0, 0, 0, need - t))
+    return x.reshape(b, frames, factor * d)
 
 
 def set_batch_count(model: nn.Module, batch_count: float) -> None:
