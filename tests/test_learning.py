@@ -10,6 +10,10 @@ deterministic on one machine) minus a margin; the test trains seed 0. With the Z
 0.70/0.73/0.76, pitch 0.77/0.79/0.75, loudness 0.98/1.0/1.0, R@1 7/4/6x chance; held-out flite gender
 0.86/0.71/0.88, rate 0.82/0.83/0.82, pitch 0.84/0.84/0.82, loudness 0.97/0.97/1.0, R@1 7/3/7x chance (with
 [2, 4]: held-out rate 0.69/0.79/0.80, pitch 0.75/0.85/0.83, loudness 0.83/0.95/0.97, gender 0.86/0.85/0.87).
+Runs are deterministic on one machine but not across machines of the same kind: on another 2-core machine
+(2026-12-02) seed 0 gave test gender 0.66, rate 0.76, pitch 0.77, loudness 0.98, R@1 4x chance; held-out gender
+0.88, rate 0.79, pitch 0.84, loudness 0.900 (117 of 130, exactly the earlier bar of 0.90), R@1 5x chance; so the
+held-out loudness bar is issue 9's 0.85.
 They are below what issue 9 asks for (held-out gender >= 0.95, rate >= 0.90, ...): the test guards what holds
 now, the README states the gap.
 
@@ -30,7 +34,7 @@ from eval.style import evaluate_style
 # split -> probe -> lowest weighted accuracy accepted; and text->speech R@1 over chance
 BARS = {
     "test": {"synth_gender": 0.60, "synth_rate": 0.64, "synth_pitch": 0.68, "synth_loudness": 0.90},
-    HELDOUT_SPLIT: {"synth_gender": 0.64, "synth_rate": 0.74, "synth_pitch": 0.75, "synth_loudness": 0.90},
+    HELDOUT_SPLIT: {"synth_gender": 0.64, "synth_rate": 0.74, "synth_pitch": 0.75, "synth_loudness": 0.85},
 }
 R1_OVER_CHANCE = {"test": 3.0, HELDOUT_SPLIT: 2.0}
 
