@@ -8,7 +8,7 @@ low-vs-high / loudness soft-vs-loud WA and global/fine text→speech R@1 per spl
 metric's mean and largest deviation from it over the seeds. With ``--stage3`` the same for the stage-3 model
 (``configs/demo-stage3.yaml`` from each seed's stage 2; grounding thresholds calibrated on the dev split, as the
 demo), beside its frame F1 of slow / fast / soft / loud (``eval.grounding.evaluate_grounding``). Finished runs
-under ``--out`` are reused (rerun to add seeds or finish).
+under ``--out`` are reused (rerun to add seeds, finish, or add stage 3 to runs of stages 1 and 2).
 
 Run: .venv/bin/python benchmarks/seed_spread.py --data runs/demo/data [--seeds 0 1 2] [--out /tmp/seed_spread]
      [--set KEY=VALUE ...]   (overrides for both stages, e.g. --set threads=2)
@@ -92,15 +92,16 @@ def run_seed(seed: int, data: Path, out: Path, overrides: dict[int, list[str]]) 
     """Trains the stages of ``overrides`` (1, 2[, 3]) in turn, each from the previous one's export, and returns
     (and stores in ``out/result.json``) the training seconds, the stage-1 losses and the figures per stage."""
     result_file = out / "result.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
+    done = json.loads(result_file.read_text()) if result_file.is_file() else {"train_seconds": {}}
+    if all(str(stage) in done["train_seconds"] for stage in overrides):
+        return done
     dirs, seconds = {}, {}
-    for stage in overrides:
+    for stage in overrides:  # a stage finished by an earlier run resumes from its last checkpoint: no steps left
         cfg = load_config(TrainConfig, REPO / "configs" / f"demo-stage{stage}.yaml",
                           [f"seed={seed}", *overrides[stage]])
         t = time.monotonic()
         dirs[stage] = train(cfg, data, out / f"stage{stage}", init=dirs.get(stage - 1), progress=False)
-        seconds[str(stage)] = round(time.monotonic() - t, 1)
+        seconds[str(stage)] = done["train_seconds"].get(str(stage), round(time.monotonic() - t, 1))
         dev = split_manifest_path(data, "dev")
         if stage == 3 and cfg.grounding.weight > 0 and dev.is_file():  # as the demo's stage 3
             store_frame_thresholds(dirs[3], calibrate_thresholds(CLSPModel.from_pretrained(dirs[3]),

@@ -108,6 +108,25 @@ def test_a_model_with_the_branch_keeps_it_frozen_and_saves_it(speaker_model, tmp
     torch.testing.assert_close(loaded.encode_audio([(w, 16000) for w in waves]), together, atol=1e-5, rtol=1e-5)
 
 
+def test_speaker_dropout_zeroes_whole_voice_vectors_in_training_only():
+    torch.manual_seed(2)
+    cfg = dataclasses.replace(SPEAKER_ZIPFORMER, speaker_dropout=0.5)
+    enc = ZipformerSpeechEncoder(cfg, pretrained=True)
+    rng = np.random.default_rng(3)
+    waves = [(0.05 * rng.standard_normal(16000)).astype(np.float32) for _ in range(16)]
+    inputs, lengths = enc.input_spec(waves)
+    width = max(cfg.encoder_dim)
+    enc.train()
+    voice = enc(inputs, lengths)[0][:, :, width:]
+    dropped = (voice == 0).all(dim=2).all(dim=1)
+    assert 0 < int(dropped.sum()) < 16  # some clips lose their voice vector, not all (p = 0.5 over 16 clips)
+    assert bool((voice[~dropped] != 0).any(dim=2).all())  # the others keep it in every frame
+    enc.eval()
+    assert bool((enc(inputs, lengths)[0][:, :, width:] != 0).any(dim=2).all())  # eval never drops
+    with pytest.raises(ValueError, match="speaker_dropout"):
+        dataclasses.replace(SPEAKER_ZIPFORMER, speaker_dropout=1.0).validate()
+
+
 def test_a_spear_checkpoint_leaves_the_speaker_branch_alone(tmp_path):
     torch.manual_seed(1)
     src = ZipformerSpeechEncoder(TINY_ZIPFORMER)

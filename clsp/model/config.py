@@ -40,6 +40,10 @@ class ZipformerConfig:
     # add to the output; its weights are saved in the model (a trained model needs no weights file).
     speaker_branch: str | None = None
     speaker_dim: int = 256  # a trained Linear(256, speaker_dim) maps its vector first when < 256
+    # Modality dropout: in training, each clip's speaker vector is zeroed with this probability, so the heads
+    # must still find in the Zipformer's frames what they can (rate, loudness, pitch) and use the voice vector
+    # for what only it has. 0: never (the behaviour before the key existed). Eval and export never drop.
+    speaker_dropout: float = 0.0
 
     def validate(self) -> None:
         n = len(self.downsampling_factor)
@@ -47,6 +51,8 @@ class ZipformerConfig:
             raise ValueError(f"key 'frame_shift' must be a multiple of 0.01 s with a speaker_branch, got {self.frame_shift}")
         if not 1 <= self.speaker_dim <= 256:
             raise ValueError(f"key 'speaker_dim' must be in [1, 256], got {self.speaker_dim}")
+        if not 0.0 <= self.speaker_dropout < 1.0:
+            raise ValueError(f"key 'speaker_dropout' must be in [0, 1), got {self.speaker_dropout}")
         for name in ("num_encoder_layers", "encoder_dim", "feedforward_dim", "encoder_unmasked_dim", "num_heads",
                      "cnn_module_kernel"):
             if len(getattr(self, name)) != n:

@@ -100,7 +100,8 @@ class ZipformerSpeechEncoder(nn.Module):
         """inputs (B, T, F) fbank, T == lengths.max() → (B, ((T-7)//2+1)//2, D), lengths in output frames
         (a quarter of the fbank frame rate: 25 Hz at the default 10 ms shift). With the speaker branch, inputs
         also carry its mel frames (:class:`InputSpec`) and every output frame ends with the (B, 256) utterance
-        embedding, scaled by 16 (unit RMS per dimension, as the encoder's features).
+        embedding, scaled by 16 (unit RMS per dimension, as the encoder's features); in training, zeros instead
+        for a ``speaker_dropout`` share of the clips (modality dropout).
 
         ``local`` ("fbank" or "embed") also returns, as a third item, what lies under each output frame before
         any attention: (B, T', 4F) fbank frames or (B, T', 2 D_0) front-end frames (:meth:`local_dim`)."""
@@ -115,6 +116,9 @@ class ZipformerSpeechEncoder(nn.Module):
             voice = self.speaker(mels, mel_lens) * SpeakerEncoder.output_dim ** 0.5
             if self.speaker_proj is not None:
                 voice = self.speaker_proj(voice)
+            if self.training and self.cfg.speaker_dropout > 0:
+                keep = torch.rand(voice.shape[0], 1, device=voice.device) >= self.cfg.speaker_dropout
+                voice = voice * keep.to(voice.dtype)
             y = torch.cat([y, voice[:, None, :].expand(-1, y.shape[1], -1)], dim=-1)
         if local is None:
             return y, y_lens
