@@ -3,6 +3,7 @@ package ``resemblyzer`` ships) telling voices of three engines apart, and a CLSP
 saved with the model, independent of batching, and left alone by a SPEAR checkpoint."""
 
 import dataclasses
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from annotate.testing import TINY_ZIPFORMER
 from clsp.errors import ClspError
 from clsp.model import CLSPModel, ModelConfig, SpeechEncoderConfig
+from clsp.model import speaker as speaker_module
 from clsp.model.checkpoints import load_spear_checkpoint
 from clsp.model.speaker import SpeakerEncoder, mel_filterbank, resemblyzer_weights, speaker_mel_frames
 from clsp.model.speech import ZipformerSpeechEncoder
@@ -150,7 +152,8 @@ def test_bad_speaker_weights_are_one_line_errors(tmp_path):
         dataclasses.replace(SPEAKER_ZIPFORMER, frame_shift=0.015).validate()
 
 
-def test_the_embedding_cache_gives_what_the_lstm_gives_and_forgets_old_weights():
+def test_the_embedding_cache_gives_what_the_lstm_gives_and_forgets_old_weights(monkeypatch):
+    monkeypatch.setattr(speaker_module, "_VECTORS", OrderedDict())
     encoder = SpeakerEncoder()
     encoder.load_weights("resemblyzer")
     rng = np.random.default_rng(2)
@@ -159,11 +162,17 @@ def test_the_embedding_cache_gives_what_the_lstm_gives_and_forgets_old_weights()
     x = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)
     lengths = torch.tensor([m.shape[0] for m in mels])
     first = encoder(x, lengths)
-    assert len(encoder._cache) == 2
+    assert len(speaker_module._VECTORS) == 2
     torch.testing.assert_close(encoder(x, lengths), first, rtol=0, atol=0)
     torch.testing.assert_close(encoder._embed(x, lengths), first, rtol=1e-6, atol=1e-6)
+    # a second encoder with the same weights (the next stage's model) finds the vectors without the LSTM
+    other = SpeakerEncoder()
+    other.load_weights("resemblyzer")
+    monkeypatch.setattr(other, "_embed", None)  # calling it would fail
+    torch.testing.assert_close(other(x, lengths), first, rtol=0, atol=0)
     encoder.load_state_dict({k: torch.zeros_like(v) for k, v in encoder.state_dict().items()})
     assert not torch.allclose(encoder(x, lengths), first)  # new weights: nothing stale from the cache
+    assert len(speaker_module._VECTORS) == 4
 
 
 def test_a_smaller_speaker_dim_is_a_trained_projection():
@@ -227,3 +236,25 @@ def test_stage2_adds_the_branch_to_its_init_model_and_trains_around_it(small_cor
     assert not torch.equal(before["speech_encoder.encoder_embed.conv.0.weight"],
                            after["speech_encoder.encoder_embed.conv.0.weight"])  # the rest trained
     assert after["audio_projection.0.weight"].shape[1] == before["audio_projection.0.weight"].shape[1] + 256
+
+
+@pytest.mark.parametrize("read_voice", [True, False])
+def test_the_frame_head_reads_the_voice_vector_only_when_asked(read_voice, tmp_path):
+    from clsp.model.config import FrameHeadConfig
+
+    torch.manual_seed(0)
+    model = CLSPModel(ModelConfig(speech=SpeechEncoderConfig(zipformer=SPEAKER_ZIPFORMER), pooled_norm="batch",
+                                  frame_head=FrameHeadConfig(read_voice=read_voice))).eval()
+    enc = model.speech_encoder
+    assert model.frame_head.conv.in_channels == enc.output_dim - (0 if read_voice else enc.voice_dim)
+    waves = [(0.05 * np.random.default_rng(4).standard_normal(24000)).astype(np.float32)]
+    inputs, lengths = model.speech_inputs(waves)
+    clip, frames, _ = model.forward_speech(inputs, lengths, return_frames=True)
+    with torch.no_grad():  # another voice vector for the same frames
+        enc.speaker.linear.bias.add_(0.5)
+    enc.speaker._weights_key = None
+    other_clip, other_frames, _ = model.forward_speech(inputs, lengths, return_frames=True)
+    assert not torch.allclose(other_clip, clip)  # the clip vector always reads the voice
+    assert torch.allclose(other_frames, frames) != read_voice
+    model.save_pretrained(tmp_path / "m")  # the key travels with the export
+    assert CLSPModel.from_pretrained(tmp_path / "m").config.frame_head.read_voice == read_voice

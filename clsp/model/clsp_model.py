@@ -91,7 +91,12 @@ class CLSPModel(nn.Module):
             if self.config.speech.backend != "zipformer":
                 raise ClspError(f"frame_head.local_input {cfg.local_input!r} needs the zipformer speech backend")
             local_dim = self.speech_encoder.local_dim(cfg.local_input)
-        return FrameHead(self.speech_encoder.output_dim, self.config.joint_dim, cfg, local_dim)
+        return FrameHead(self._frame_head_dim(cfg), self.config.joint_dim, cfg, local_dim)
+
+    def _frame_head_dim(self, cfg: FrameHeadConfig) -> int:
+        """How many of the encoder's output dims the frame head reads: all, or without the voice vector."""
+        encoder = self.speech_encoder
+        return encoder.output_dim if cfg.read_voice else encoder.output_dim - encoder.voice_dim
 
     def add_frame_head(self, cfg: FrameHeadConfig) -> None:
         """Give a model without one a new (untrained) frame head; recorded in its config (and export)."""
@@ -102,8 +107,9 @@ class CLSPModel(nn.Module):
     def add_speaker_branch(self, weights: str, dim: int = 256) -> None:
         """Give a trained model without one the frozen speaker branch (:mod:`clsp.model.speaker`), so that it
         starts computing what it computed before: what reads the encoder's frames (the pooled norm, the
-        projection's first layer, the frame head's convolution) gets ``dim`` new input columns, zero-initialised
-        weights (and the norm's running mean 0 and variance 1). Recorded in the config (and export)."""
+        projection's first layer, the frame head's convolution if it reads the voice) gets ``dim`` new input
+        columns, zero-initialised weights (and the norm's running mean 0 and variance 1). Recorded in the config
+        (and export)."""
         if self.config.speech.backend != "zipformer":
             raise ClspError("the speaker branch needs the zipformer speech backend")
         old_dim = self.speech_encoder.output_dim
@@ -116,7 +122,7 @@ class CLSPModel(nn.Module):
             norm.num_batches_tracked.copy_(self.audio_norm.num_batches_tracked)
             self.audio_norm = norm
         self.audio_projection[0] = _widened(self.audio_projection[0], new_dim)
-        if self.frame_head is not None:
+        if self.frame_head is not None and self.config.frame_head.read_voice:
             self.frame_head.conv = _widened(self.frame_head.conv, new_dim)
 
     @property
@@ -132,7 +138,8 @@ class CLSPModel(nn.Module):
         frames, frame_lens, *under = self.speech_encoder(inputs, lengths, **({"local": local} if local else {}))
         clip = self.speech_head(masked_mean(frames, frame_lens))
         if return_frames:
-            return clip, self.frame_head(frames, *under), frame_lens
+            read = frames[..., : self._frame_head_dim(self.config.frame_head)]
+            return clip, self.frame_head(read, *under), frame_lens
         return clip
 
     def pool_speech(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -116,6 +116,9 @@ class FrameHeadConfig:
     # Zipformer's convolutional front end (frames before any attention); None: the output frames only
     local_input: str | None = None
     local_dim: int = 64  # the local input's per-frame projection (Linear + ReLU) before the head's convolution
+    # with the speaker branch: the head reads its utterance vector too (the same on every frame, so it carries
+    # no timing, only which voice); False: the Zipformer's own dims only (fewer weights, less CPU per step)
+    read_voice: bool = True
     tau_init: float = 0.1  # FineLAP's temperature
     bias_init: float = -10.0  # FineLAP's bias
     learnable: bool = True  # tau and b trained (FineLAP); False keeps them fixed at their init

@@ -4,7 +4,8 @@ Every backend is an ``nn.Module`` with
 
 - ``input_spec``: an :class:`~clsp.model.features.InputSpec` turning 16 kHz waves into its inputs: ``"fbank"``
   ((B, T, F) log-mel frames, 100 Hz by default) or ``"waveform"`` ((B, S) at 16 kHz);
-- ``output_dim``: D; ``output_frame_shift``: seconds between output frames;
+- ``output_dim``: D; ``output_frame_shift``: seconds between output frames; ``voice_dim``: how many of the D
+  are one utterance vector repeated on every frame (the speaker branch's; 0 without one), always the last;
 - ``forward(inputs, lengths) -> (features (B, T', D), lengths (B,))`` with lengths in frames/samples.
 
 Backends: :class:`ZipformerSpeechEncoder` (icefall's Zipformer2 from the PyPI ``zipformer`` package, the
@@ -61,6 +62,7 @@ class ZipformerSpeechEncoder(nn.Module):
             pos_dim=cfg.pos_dim,
         )
         self.output_dim = max(cfg.encoder_dim)
+        self.voice_dim = 0
         self.output_frame_shift = 4 * cfg.frame_shift  # seconds: Conv2dSubsampling ×2, output downsampling ×2
         self.input_spec = speech_input_spec(SpeechEncoderConfig(backend="zipformer", zipformer=cfg))
         self.cfg = cfg
@@ -76,6 +78,7 @@ class ZipformerSpeechEncoder(nn.Module):
         self.speaker_proj = (nn.Linear(SpeakerEncoder.output_dim, cfg.speaker_dim)
                              if cfg.speaker_dim < SpeakerEncoder.output_dim else None)
         self.output_dim = max(cfg.encoder_dim) + cfg.speaker_dim
+        self.voice_dim = cfg.speaker_dim
         self.input_spec = speech_input_spec(SpeechEncoderConfig(backend="zipformer", zipformer=cfg))
 
     def add_speaker_branch(self, weights: str, dim: int = SpeakerEncoder.output_dim) -> None:
@@ -178,6 +181,7 @@ class HFAudioEncoder(nn.Module):
             model = model.get_encoder()
         self.model = model
         self.output_dim = model.config.d_model if self.is_whisper else model.config.hidden_size
+        self.voice_dim = 0
         self.output_frame_shift = 0.02  # seconds: 50 Hz frames (wav2vec2-style conv stack, Whisper encoder)
 
     def save_config(self, directory: Path) -> None:
