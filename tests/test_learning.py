@@ -5,15 +5,16 @@ espeak-ng voices and on the held-out source (an engine never trained on). Figure
 asserted.
 
 The bars are what the demo configs reach over seeds 0-2 (benchmarks/seed_spread.py, 2 cores; a run is
-deterministic on one machine) minus a margin; the test trains seed 0. With the Zipformer stacks at 40/80 ms
-(``downsampling_factor: [1, 2]``), stage 2 gives, seeds 0/1/2: test split gender 0.66/0.75/0.74, rate
-0.70/0.73/0.76, pitch 0.77/0.79/0.75, loudness 0.98/1.0/1.0, R@1 7/4/6x chance; held-out flite gender
-0.86/0.71/0.88, rate 0.82/0.83/0.82, pitch 0.84/0.84/0.82, loudness 0.97/0.97/1.0, R@1 7/3/7x chance (with
-[2, 4]: held-out rate 0.69/0.79/0.80, pitch 0.75/0.85/0.83, loudness 0.83/0.95/0.97, gender 0.86/0.85/0.87).
-Runs are deterministic on one machine but not across machines of the same kind: on another 2-core machine
-(2026-12-02) seed 0 gave test gender 0.66, rate 0.76, pitch 0.77, loudness 0.98, R@1 4x chance; held-out gender
-0.88, rate 0.79, pitch 0.84, loudness 0.900 (117 of 130, exactly the earlier bar of 0.90), R@1 5x chance; so the
-held-out loudness bar is issue 9's 0.85.
+deterministic on one machine) minus a margin of about 0.06 (runs vary across machines of one kind: below); the
+test trains seed 0. With the speaker branch (``speaker_branch: resemblyzer`` in configs/demo-stage1.yaml) stage
+2 gives, seeds 0/1/2, one 2-core machine (2026-12-02): test split gender 0.82/0.88/0.90, rate 0.76/0.70/0.68,
+pitch 0.85/0.74/0.74, loudness 0.93/0.84/0.93, R@1 11/11/12x chance; held-out flite gender 0.95/0.81/0.91, rate
+0.81/0.81/0.81, pitch 0.92/0.82/0.87, loudness 0.95/0.93/0.96, R@1 7/7/11x chance. Without the branch (the
+configs before it, same machine): test gender 0.68/0.77/0.69, loudness 0.98/0.95/1.0; held-out gender
+0.85/0.75/0.92, pitch 0.78/0.84/0.82, loudness 0.89/0.97/0.98, R@1 7/2/6x chance: the branch buys held-out
+gender and test gender and costs some loudness on the test split's espeak-ng voices (its bar went 0.90 -> 0.78).
+Runs are deterministic on one machine but not across machines of the same kind: seed 0 without the branch gave
+held-out pitch 0.78 here and 0.84 on another machine, and after stage 3 0.63 against 0.84.
 They are below what issue 9 asks for (held-out gender >= 0.95, rate >= 0.90, ...): the test guards what holds
 now, the README states the gap.
 
@@ -33,10 +34,10 @@ from eval.style import evaluate_style
 
 # split -> probe -> lowest weighted accuracy accepted; and text->speech R@1 over chance
 BARS = {
-    "test": {"synth_gender": 0.60, "synth_rate": 0.64, "synth_pitch": 0.68, "synth_loudness": 0.90},
-    HELDOUT_SPLIT: {"synth_gender": 0.64, "synth_rate": 0.74, "synth_pitch": 0.75, "synth_loudness": 0.85},
+    "test": {"synth_gender": 0.75, "synth_rate": 0.62, "synth_pitch": 0.68, "synth_loudness": 0.78},
+    HELDOUT_SPLIT: {"synth_gender": 0.75, "synth_rate": 0.74, "synth_pitch": 0.76, "synth_loudness": 0.86},
 }
-R1_OVER_CHANCE = {"test": 3.0, HELDOUT_SPLIT: 2.0}
+R1_OVER_CHANCE = {"test": 5.0, HELDOUT_SPLIT: 3.0}
 
 
 @pytest.mark.slow

@@ -11,12 +11,13 @@ TINY_ZIPFORMER = ZipformerConfig(
     downsampling_factor=[2, 4], num_encoder_layers=[1, 1], encoder_dim=[48, 64], feedforward_dim=[96, 128],
     encoder_unmasked_dim=[32, 48], num_heads=[2, 2], cnn_module_kernel=[15, 15], embed_channels=[2, 4, 8],
 )
-# `--set` overrides: TINY_RUN makes a run short and small, TINY also shrinks the Zipformer2 of a stage-1 config.
+# `--set` overrides: TINY_RUN makes a run short and small, TINY also shrinks the Zipformer2 of a stage-1 config
+# and leaves out the speaker branch (tests that need it, tests/test_speaker_branch.py and the demo's, add it).
 TINY_RUN = ["data.max_duration=30", "data.num_buckets=2", "log_every=2", "threads=1"]
 TINY = [
     "model.speech.zipformer.encoder_dim=[48,64]", "model.speech.zipformer.feedforward_dim=[96,128]",
     "model.speech.zipformer.encoder_unmasked_dim=[32,48]", "model.speech.zipformer.num_heads=[2,2]",
-    "model.speech.zipformer.embed_channels=[2,4,8]", *TINY_RUN,
+    "model.speech.zipformer.embed_channels=[2,4,8]", "model.speech.zipformer.speaker_branch=null", *TINY_RUN,
 ]
 
 
